@@ -1,0 +1,166 @@
+"""Turn the paths and patterns a user gave into the list of files to send, checked up front.
+
+Everything that can be wrong with the inputs is found here, before the first request: a missing
+path, a pattern that matches nothing, a directory without --recursive, a FIFO, two files that
+would land under the same name.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from productiv_upload.errors import UsageError
+from productiv_upload.report import FileResult, Status
+from productiv_upload.text import printable
+
+_GLOB_MAGIC = re.compile(r"[*?[]")
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: str  # for display and the report
+    filename: str  # base name sent to the service
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Discovery:
+    files: list[LocalFile] = field(default_factory=list)
+    # Inputs named explicitly that cannot be sent (a FIFO, a socket...): failed, never opened.
+    refused: list[FileResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def discover(
+    inputs: Iterable[str], *, recursive: bool = False, allow_empty: bool = False
+) -> Discovery:
+    """Expand `inputs` into regular files, or raise UsageError naming the bad input."""
+    found = Discovery()
+    seen: set[tuple[int, int, str]] = set()
+    owner_of_name: dict[str, str] = {}
+    given_any = False
+
+    for given in inputs:
+        given_any = True
+        for path, explicit in _expand(given, recursive, found.warnings):
+            _add(path, explicit, found, seen, owner_of_name)
+
+    if not found.files and not found.refused and not allow_empty:
+        if not given_any:
+            raise UsageError("no files given: name files, directories or patterns to upload")
+        raise UsageError(
+            "nothing to upload: the inputs matched no files (use --allow-empty "
+            "to make that a success)"
+        )
+    return found
+
+
+def _expand(given: str, recursive: bool, warnings: list[str]) -> Iterator[tuple[str, bool]]:
+    """Yield (path, named_explicitly) for one input."""
+    # A path that exists is taken literally, even with glob characters in its name.
+    if os.path.lexists(given):
+        if os.path.isdir(given):
+            if not recursive:
+                raise UsageError(
+                    f"{printable(given)} is a directory (add --recursive to upload "
+                    "every file below it)"
+                )
+            yield from ((path, False) for path in _walk(given, warnings))
+        else:
+            yield given, True
+        return
+    if not _GLOB_MAGIC.search(given):
+        raise UsageError(f"no such file or directory: {printable(given)}")
+    matches = sorted(glob.iglob(given, recursive=True))
+    if not matches:
+        raise UsageError(f"no files match the pattern {printable(given)}")
+    for match in matches:
+        if os.path.isdir(match):
+            if recursive:
+                yield from ((path, False) for path in _walk(match, warnings))
+            # Without --recursive a pattern's directories are not files to send: skip quietly,
+            # as `cp dir/*` users expect from a pattern that also matches folders.
+            continue
+        yield match, False
+
+
+def _walk(top: str, warnings: list[str]) -> Iterator[str]:
+    for dirpath, dirnames, filenames in os.walk(top, onerror=_raise_walk_error):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield os.path.join(dirpath, name)
+        # os.walk lists symlinks to directories with the directories but never enters them,
+        # which keeps link loops out; say so rather than skip them silently.
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                warnings.append(
+                    f"skipped {printable(os.path.join(dirpath, name))}: symlink to a directory"
+                )
+
+
+def _raise_walk_error(error: OSError) -> None:
+    raise UsageError(f"cannot read {printable(str(error.filename))}: {error.strerror}")
+
+
+def _add(
+    path: str,
+    explicit: bool,
+    found: Discovery,
+    seen: set[tuple[int, int, str]],
+    owner_of_name: dict[str, str],
+) -> None:
+    shown = printable(path)
+    try:
+        info = os.stat(path)  # follows symlinks: a link uploads its target's bytes
+    except FileNotFoundError:
+        if not explicit:
+            found.warnings.append(f"skipped {shown}: broken symlink")
+            return
+        raise UsageError(f"{shown} is a broken symlink") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {shown}: {error.strerror}") from None
+
+    filename = os.path.basename(path)
+    if not stat.S_ISREG(info.st_mode):
+        reason = f"not a regular file ({_kind(info.st_mode)}); it was not opened"
+        if explicit:
+            found.refused.append(FileResult(path, filename, 0, Status.FAILED, 0, reason))
+        else:
+            found.warnings.append(f"skipped {shown}: {reason}")
+        return
+    try:
+        filename.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{shown}: the file name is not valid UTF-8, so it cannot be sent "
+            "to the service; rename the file"
+        ) from None
+
+    identity = (info.st_dev, info.st_ino, filename)
+    if identity in seen:
+        return  # the same file under the same name, given twice: send it once
+    seen.add(identity)
+    first = owner_of_name.setdefault(filename, path)
+    if first != path:
+        raise UsageError(
+            f"two files would be uploaded as {printable(filename)}: {printable(first)} "
+            f"and {shown}; the service keys on the base name, so one would "
+            "overwrite the other. Rename one or upload them separately"
+        )
+    found.files.append(LocalFile(path, filename, info.st_size, info.st_mtime_ns))
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"

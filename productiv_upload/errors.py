@@ -1,0 +1,43 @@
+"""The errors that end a run, and the exit codes they map to (see INTERFACE.md).
+
+A failure that concerns one file is not an exception: it is a `FileResult` with status "failed".
+The exceptions here end the whole command; the CLI catches them in one place.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    FILES_FAILED = 1
+    BAD_INPUT = 2
+    ACCESS_REFUSED = 3
+    LOCKED = 4
+    INTERRUPTED = 130
+
+
+class UploadError(Exception):
+    """Base of every error that ends a run; the message says what to do next."""
+
+    exit_status = ExitStatus.BAD_INPUT
+
+
+class UsageError(UploadError):
+    """Bad options or bad input files: nothing was sent."""
+
+
+class AccessRefused(UploadError):
+    """The service refused the credentials or the app (401, 403, 404, or the token endpoint)."""
+
+    exit_status = ExitStatus.ACCESS_REFUSED
+
+
+class ApiError(UploadError):
+    """A URL request failed for reasons that concern its batch, not the credentials.
+
+    The run goes on; the files of that batch are reported failed with this message.
+    """
+
+    exit_status = ExitStatus.FILES_FAILED

@@ -1,0 +1,96 @@
+"""Every HTTP session the tool uses is built here, so each one has a User-Agent and timeouts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from productiv_upload import __version__
+
+USER_AGENT = f"productiv-upload/{__version__}"
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_READ_TIMEOUT_S = 60.0
+# Statuses worth asking again: throttling and the server's own trouble.
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class _Session(requests.Session):
+    """A session that applies its timeouts to every call that does not give its own."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(*args, **kwargs)
+
+
+def api_retry(retries: int) -> Retry:
+    """Retries for the API's GET: connection faults, throttling and 5xx, honouring Retry-After."""
+    return Retry(
+        total=retries,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),  # never resend the token request's secret blindly
+        backoff_factor=0.5,
+        backoff_max=30.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last answer is turned into a message by the caller
+        redirect=False,
+    )
+
+
+def _strip_authorization(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    # Signed URLs carry their own authority; a second mechanism leaks our token and S3 refuses
+    # it. Being the session's `auth` also stops requests from adding ~/.netrc credentials.
+    request.headers.pop("Authorization", None)
+    return request
+
+
+def make_session(
+    *,
+    pool_size: int,
+    timeout: tuple[float, float] | None = None,
+    retry: Retry | None = None,
+    for_storage: bool = False,
+) -> requests.Session:
+    """Build a session whose connection pool holds `pool_size` keep-alive connections per host.
+
+    Proxies come from HTTPS_PROXY / HTTP_PROXY / NO_PROXY as requests reads them. A storage
+    session never sends an Authorization header, whatever the environment holds.
+    """
+    session = _Session(timeout or (DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S))
+    session.headers["User-Agent"] = USER_AGENT
+    adapter = HTTPAdapter(
+        pool_connections=4,
+        pool_maxsize=pool_size,
+        max_retries=retry
+        if retry is not None
+        else Retry(total=0, redirect=False, raise_on_status=False),
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if for_storage:
+        session.auth = _strip_authorization
+    return session
+
+
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
+def describe_network_error(error: requests.RequestException) -> str:
+    """A short reason for a failed connection, without the URL (and its signature) in it."""
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    match = _ERRNO_TEXT.search(str(error))
+    if match:
+        return match.group(1).strip().lower()
+    if isinstance(error, requests.ConnectionError):
+        if "RemoteDisconnected" in str(error) or "reset" in str(error).lower():
+            return "connection closed by the server"
+        return "connection failed"
+    return type(error).__name__

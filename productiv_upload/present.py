@@ -1,0 +1,235 @@
+"""Showing a push: a rich live view on a terminal, plain lines elsewhere, or nothing at all.
+
+Presenters receive the core's events (see `push.PushEvents`), from worker threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from productiv_upload.discover import LocalFile
+from productiv_upload.report import FileResult, RunReport, Status
+from productiv_upload.text import human_size, printable
+
+TABLE_ALL_ROWS_UP_TO = 30  # past this many files, the final table lists failures only
+_STATUS_STYLE = {
+    Status.UPLOADED: "green",
+    Status.SKIPPED: "dim",
+    Status.FAILED: "bold red",
+    Status.PLANNED: "cyan",
+}
+
+
+def summary_line(report: RunReport) -> str:
+    counts = report.counts()
+    total = len(report.files)
+    if report.dry_run:
+        return (
+            f"dry run: {counts.get('planned', 0)} of {total} files would be sent to app "
+            f"{printable(report.app_id)}; nothing was contacted"
+        )
+    rate = report.bytes_uploaded / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    return (
+        f"{total} files: {counts['uploaded']} uploaded, {counts['skipped']} skipped, "
+        f"{counts['failed']} failed; {human_size(report.bytes_uploaded)} in "
+        f"{report.elapsed_s:.1f} s ({human_size(rate)}/s)"
+    )
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plain_result_line(result: FileResult) -> str:
+    path = printable(result.path)
+    if result.status is Status.FAILED:
+        tries = f" after {result.attempts} attempt(s)" if result.attempts > 1 else ""
+        return f"{_timestamp()} failed {path}: {printable(result.error or 'failed')}{tries}"
+    extra = f", {result.attempts} attempts" if result.attempts > 1 else ""
+    return f"{_timestamp()} {result.status.value} {path} ({human_size(result.size)}{extra})"
+
+
+class PlainPresenter:
+    """One line per finished file, no colours: for cron mail, pipes and log files."""
+
+    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+        self._out = out
+        self._quiet = quiet
+        self._lock = threading.Lock()
+
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def file_started(self, file: LocalFile) -> None:
+        pass
+
+    def bytes_sent(self, file: LocalFile, count: int) -> None:
+        pass
+
+    def file_finished(self, result: FileResult) -> None:
+        if self._quiet and result.status is not Status.FAILED:
+            return
+        self._write(plain_result_line(result))
+
+    def notice(self, message: str) -> None:
+        self._write(f"{_timestamp()} {message}")
+
+    def finish(self, report: RunReport) -> None:
+        failed = report.failed
+        if failed and not self._quiet:
+            self._write(f"{len(failed)} file(s) failed:")
+            for result in failed:
+                self._write(f"  {printable(result.path)}: {printable(result.error or 'failed')}")
+        self._write(summary_line(report))
+
+    def _write(self, line: str) -> None:
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+
+class LivePresenter:
+    """A live view: one overall bar, and a fixed few rows for the transfers in flight.
+
+    The number of rows never grows with the number of files, so drawing costs the same for 10
+    files or 100,000.
+    """
+
+    def __init__(self, console: Console, *, rows: int = 4, show_table: bool = True) -> None:
+        self._console = console
+        self._show_table = show_table
+        self._lock = threading.Lock()
+        self._progress = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            refresh_per_second=8,
+        )
+        self._overall = self._progress.add_task("starting", total=0, start=True)
+        self._free_rows = [self._progress.add_task("", total=1, visible=False) for _ in range(rows)]
+        self._row_of: dict[str, TaskID] = {}
+        self._active: set[str] = set()
+        self._files = self._done = 0
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self._files = files
+        self._progress.update(self._overall, total=total_bytes)
+        self._describe()
+        self._progress.start()
+
+    def file_started(self, file: LocalFile) -> None:
+        with self._lock:
+            self._active.add(file.filename)
+            if self._free_rows and file.filename not in self._row_of:
+                row = self._free_rows.pop()
+                self._row_of[file.filename] = row
+                self._progress.reset(
+                    row,
+                    total=max(file.size, 1),
+                    visible=True,
+                    description=f"  {printable(file.filename, 40)}",
+                )
+            self._describe()
+
+    def bytes_sent(self, file: LocalFile, count: int) -> None:
+        self._progress.advance(self._overall, count)
+        row = self._row_of.get(file.filename)
+        if row is not None:
+            self._progress.advance(row, count)
+
+    def file_finished(self, result: FileResult) -> None:
+        with self._lock:
+            self._done += 1
+            self._active.discard(result.filename)
+            row = self._row_of.pop(result.filename, None)
+            if row is not None:
+                self._progress.update(row, visible=False)
+                self._free_rows.append(row)
+            self._describe()
+        if result.status is Status.FAILED:
+            self._progress.console.print(
+                Text.assemble(
+                    ("failed ", "bold red"),
+                    printable(result.path),
+                    ": ",
+                    printable(result.error or "failed"),
+                )
+            )
+
+    def notice(self, message: str) -> None:
+        self._progress.console.print(Text(message, style="yellow"))
+
+    def finish(self, report: RunReport) -> None:
+        self._progress.stop()
+        if self._show_table:
+            print_table(self._console, report)
+        self._console.print(summary_line(report), markup=False, highlight=False)
+
+    def _describe(self) -> None:
+        self._progress.update(
+            self._overall,
+            description=f"{self._done}/{self._files} files · {len(self._active)} in flight",
+        )
+
+
+def print_table(console: Console, report: RunReport) -> None:
+    rows = sorted(report.files, key=lambda r: (r.status is not Status.FAILED, r.path))
+    if len(rows) > TABLE_ALL_ROWS_UP_TO:
+        rows = [r for r in rows if r.status is Status.FAILED]
+    if not rows:
+        return
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("File", overflow="fold")
+    table.add_column("Size", justify="right")
+    table.add_column("Status")
+    table.add_column("Attempts", justify="right")
+    table.add_column("Reason", overflow="fold")
+    for result in rows:
+        table.add_row(
+            Text(printable(result.path)),
+            human_size(result.size),
+            Text(result.status.value, style=_STATUS_STYLE[result.status]),
+            str(result.attempts),
+            Text(printable(result.error or "")),
+        )
+    console.print(table)
+
+
+class SilentPresenter:
+    """Shows nothing: `--json` off a terminal keeps stdout for the report and stderr quiet."""
+
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def file_started(self, file: LocalFile) -> None:
+        pass
+
+    def bytes_sent(self, file: LocalFile, count: int) -> None:
+        pass
+
+    def file_finished(self, result: FileResult) -> None:
+        pass
+
+    def notice(self, message: str) -> None:
+        pass
+
+    def finish(self, report: RunReport) -> None:
+        pass

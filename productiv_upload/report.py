@@ -1,0 +1,69 @@
+"""Per-file results and the JSON report of INTERFACE.md (version 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    UPLOADED = "uploaded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    PLANNED = "planned"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str  # as the user gave it or as it was found below a directory
+    filename: str  # the base name the service keys on
+    size: int
+    status: Status
+    attempts: int = 0  # PUT tries
+    error: str | None = None  # one line, secrets redacted
+
+
+@dataclass
+class RunReport:
+    app_id: str
+    dry_run: bool
+    files: list[FileResult] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        counts = {Status.UPLOADED.value: 0, Status.SKIPPED.value: 0, Status.FAILED.value: 0}
+        if self.dry_run:
+            counts[Status.PLANNED.value] = 0
+        for result in self.files:
+            counts[result.status.value] = counts.get(result.status.value, 0) + 1
+        return counts
+
+    @property
+    def bytes_uploaded(self) -> int:
+        return sum(r.size for r in self.files if r.status is Status.UPLOADED)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.files if r.status is Status.FAILED]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "app_id": self.app_id,
+            "dry_run": self.dry_run,
+            "files": [
+                {
+                    "path": r.path,
+                    "filename": r.filename,
+                    "size": r.size,
+                    "status": r.status.value,
+                    "attempts": r.attempts,
+                    "error": r.error,
+                }
+                for r in self.files
+            ],
+            "counts": self.counts(),
+            "bytes_uploaded": self.bytes_uploaded,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }

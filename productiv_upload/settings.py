@@ -1,0 +1,143 @@
+"""Settings for talking to the service, resolved in one place: flag > environment > default.
+
+Each value remembers where it came from, so `config show` and error messages can say so without
+ever showing a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from productiv_upload.errors import UsageError
+from productiv_upload.text import printable
+from productiv_upload.urls import check_service_url
+
+DEFAULT_API_URL = "https://api.productiv.com"
+DEFAULT_TOKEN_URL = "https://login.api.productiv.com/oauth2/token"  # noqa: S105 (a URL)
+MAX_TOKEN_FILE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_token: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    source: str = ""  # where they came from, for messages
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    api_url: str
+    app_id: str
+    token_url: str
+    credentials: Credentials | None
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_service(
+    *,
+    app_id: str | None,
+    api_url: str | None,
+    token_url: str | None,
+    token_file: Path | None,
+    environ: Mapping[str, str],
+    need_credentials: bool = True,
+) -> ServiceSettings:
+    """Combine flags (the keyword arguments) with the environment; raise UsageError if unusable."""
+    sources: dict[str, str] = {}
+
+    def pick(name: str, flag_value: str | None, env_name: str, default: str | None) -> str | None:
+        if flag_value is not None:
+            sources[name] = "command line"
+            return flag_value
+        if environ.get(env_name):
+            sources[name] = env_name
+            return environ[env_name]
+        sources[name] = "default"
+        return default
+
+    resolved_app = pick("app_id", app_id, "PRODUCTIV_APP_ID", None)
+    if not resolved_app:
+        raise UsageError("no app id: pass --app-id or set PRODUCTIV_APP_ID")
+    check_app_id(resolved_app)
+    resolved_api = pick("api_url", api_url, "PRODUCTIV_API_URL", DEFAULT_API_URL)
+    resolved_token_url = pick("token_url", token_url, "PRODUCTIV_TOKEN_URL", DEFAULT_TOKEN_URL)
+    assert resolved_api is not None
+    assert resolved_token_url is not None
+    for what, url in (("--api-url", resolved_api), ("--token-url", resolved_token_url)):
+        problem = check_service_url(url, what)
+        if problem:
+            raise UsageError(f"{problem}: {printable(url)}")
+
+    credentials = _credentials(token_file, environ) if need_credentials else None
+    if credentials is not None:
+        sources["credentials"] = credentials.source
+    return ServiceSettings(resolved_api, resolved_app, resolved_token_url, credentials, sources)
+
+
+def check_app_id(app_id: str) -> None:
+    if app_id in (".", "..") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in app_id):
+        raise UsageError(f"app id {printable(app_id)!r} is not valid; check --app-id")
+
+
+def _credentials(token_file: Path | None, environ: Mapping[str, str]) -> Credentials:
+    if token_file is not None:
+        return Credentials(
+            access_token=read_token_file(token_file),
+            source=f"--token-file {printable(str(token_file))}",
+        )
+    if environ.get("PRODUCTIV_ACCESS_TOKEN"):
+        token = _clean_secret(environ["PRODUCTIV_ACCESS_TOKEN"], "PRODUCTIV_ACCESS_TOKEN")
+        return Credentials(access_token=token, source="PRODUCTIV_ACCESS_TOKEN")
+    if environ.get("PRODUCTIV_TOKEN_FILE"):
+        path = Path(environ["PRODUCTIV_TOKEN_FILE"])
+        return Credentials(access_token=read_token_file(path), source="PRODUCTIV_TOKEN_FILE")
+    client_id = environ.get("PRODUCTIV_CLIENT_ID")
+    client_secret = environ.get("PRODUCTIV_CLIENT_SECRET")
+    if client_id and client_secret:
+        return Credentials(
+            client_id=_clean_secret(client_id, "PRODUCTIV_CLIENT_ID"),
+            client_secret=_clean_secret(client_secret, "PRODUCTIV_CLIENT_SECRET"),
+            source="PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET",
+        )
+    if client_id or client_secret:
+        raise UsageError("set both PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET, not just one")
+    raise UsageError(
+        "no credentials: set PRODUCTIV_ACCESS_TOKEN, pass --token-file, or set "
+        "PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET"
+    )
+
+
+def read_token_file(path: Path) -> str:
+    """Read a token from a file only its owner can read; whitespace around it is ignored."""
+    shown = printable(str(path))
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"token file {shown} is not a regular file")
+        if info.st_mode & 0o044:
+            raise UsageError(
+                f"token file {shown} can be read by other users; run: chmod 600 {shown}"
+            )
+        if info.st_size > MAX_TOKEN_FILE_BYTES:
+            raise UsageError(f"token file {shown} is too large to hold a token")
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read token file {shown}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"token file {shown} is not UTF-8 text") from None
+    return _clean_secret(text, f"token file {shown}")
+
+
+def _clean_secret(value: str, where: str) -> str:
+    value = value.strip()
+    if not value:
+        raise UsageError(f"{where} is empty")
+    # A newline inside would let the value forge extra HTTP headers.
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
+        raise UsageError(f"{where} holds whitespace or control characters inside the value")
+    return value

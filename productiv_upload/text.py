@@ -1,0 +1,33 @@
+"""Small helpers for showing untrusted text (file names, server messages) on one safe line."""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """Escape control characters and undecodable bytes so `text` stays on one harmless line.
+
+    A newline in a file name must not forge a line in a log, and an escape sequence in a
+    server's message must not repaint the user's terminal.
+    """
+    out = []
+    for char in text:
+        if "\udc80" <= char <= "\udcff":  # a byte that was not valid UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif unicodedata.category(char) in ("Cc", "Cs") or char in "\u2028\u2029":
+            out.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    shown = "".join(out)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def human_size(size: float) -> str:
+    if abs(size) < 1000:
+        return f"{size:.0f} B"
+    for unit in ("kB", "MB", "GB"):
+        size /= 1000
+        if abs(size) < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:.1f} TB"

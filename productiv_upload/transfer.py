@@ -1,0 +1,170 @@
+"""Sending one file to its signed URL: one PUT, streamed from disk, checked on arrival."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import requests
+
+from productiv_upload.discover import LocalFile
+from productiv_upload.http import RETRY_STATUSES, describe_network_error
+from productiv_upload.text import printable
+
+MAX_ERROR_BODY = 64 * 1024
+_PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
+_XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
+
+ProgressCallback = Callable[[int], None]  # bytes sent since the last call; negative to rewind
+
+
+class BodyAborted(Exception):
+    """Stops a PUT while its body is being sent.
+
+    Deliberately not an OSError: urllib3 would take that for a network fault.
+    """
+
+
+class FileChanged(BodyAborted):
+    """The file shrank or vanished while it was being sent."""
+
+
+class Cancelled(BodyAborted):
+    """The run is being interrupted."""
+
+
+@dataclass(frozen=True)
+class PutOutcome:
+    ok: bool
+    size: int = 0  # bytes sent in the body
+    etag: str | None = None
+    error: str | None = None
+    retryable: bool = False  # a new try may succeed (network fault, 5xx, throttling)
+    expired: bool = False  # the signed URL has expired: a fresh one may succeed
+    retry_after: str | None = None
+
+
+class _HashingReader:
+    """The request body: reads exactly `size` bytes, hashing and reporting them as they go.
+
+    `__len__` lets requests send Content-Length; without it requests falls back to chunked
+    transfer encoding, which S3 refuses (501).
+    """
+
+    def __init__(
+        self, stream: BinaryIO, size: int, on_bytes: ProgressCallback, cancel: threading.Event
+    ) -> None:
+        self._stream = stream
+        self._cancel = cancel
+        self._remaining = size
+        self._size = size
+        self._on_bytes = on_bytes
+        self.md5 = hashlib.md5()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, amount: int = -1) -> bytes:
+        if self._remaining == 0:
+            return b""
+        if self._cancel.is_set():
+            raise Cancelled("interrupted while it was being sent")
+        want = self._remaining if amount is None or amount < 0 else min(amount, self._remaining)
+        chunk = self._stream.read(want)
+        if not chunk:
+            raise FileChanged("the file shrank while it was being sent")
+        self._remaining -= len(chunk)
+        self.md5.update(chunk)
+        self._on_bytes(len(chunk))
+        return chunk
+
+
+def put_file(
+    session: requests.Session,
+    signed_url: str,
+    file: LocalFile,
+    on_bytes: ProgressCallback,
+    cancel: threading.Event,
+) -> PutOutcome:
+    """PUT the file's current bytes to `signed_url` once; never raises for a per-file failure."""
+    try:
+        # O_NONBLOCK: if the path became a FIFO since discovery, opening it must not hang.
+        fd = os.open(file.path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        return PutOutcome(False, error=f"cannot open the file: {error.strerror}")
+    with os.fdopen(fd, "rb", buffering=0) as stream:
+        before = os.fstat(stream.fileno())
+        if not stat.S_ISREG(before.st_mode):
+            return PutOutcome(False, error="no longer a regular file; it was not sent")
+        reader = _HashingReader(stream, before.st_size, on_bytes, cancel)
+        # An empty body must be b"": an empty stream would make requests send it chunked.
+        body: _HashingReader | bytes = reader if before.st_size else b""
+        try:
+            response = session.put(
+                signed_url,
+                data=body,
+                headers={"Content-Length": str(before.st_size)},
+                allow_redirects=False,
+                stream=True,
+            )
+            error_body = _read_small_body(response)
+        except BodyAborted as error:
+            return PutOutcome(False, error=str(error))
+        except requests.RequestException as error:
+            return PutOutcome(
+                False, error=f"storage: {describe_network_error(error)}", retryable=True
+            )
+        after = os.fstat(stream.fileno())
+    sent_md5 = reader.md5.hexdigest() if before.st_size else hashlib.md5(b"").hexdigest()
+
+    if response.status_code != 200:
+        return _refused(response, error_body)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        return PutOutcome(
+            False, error="the file changed while it was being sent; not counted as uploaded"
+        )
+    etag = response.headers.get("ETag")
+    match = _PLAIN_MD5_ETAG.match(etag or "")
+    if match and match.group(1).lower() != sent_md5:
+        return PutOutcome(
+            False, error="storage's ETag does not match the MD5 of the bytes sent", retryable=True
+        )
+    return PutOutcome(True, size=before.st_size, etag=etag)
+
+
+def _read_small_body(response: requests.Response) -> bytes:
+    """Read a (normally tiny) answer, keeping the connection for the next PUT when we can."""
+    body = response.raw.read(MAX_ERROR_BODY, decode_content=True)
+    if response.raw.read(1):
+        response.close()  # an oversized answer: drop the connection rather than drain it
+    else:
+        response.raw.release_conn()
+    return body
+
+
+def _refused(response: requests.Response, body: bytes) -> PutOutcome:
+    status = response.status_code
+    fields = dict(_XML_FIELD.findall(body.decode("utf-8", "replace")))
+    code, message = fields.get("Code", ""), fields.get("Message", "")
+    detail = printable(f"{code}: {message}" if code else message or response.reason or "", 200)
+    if status == 403 and "expired" in message.lower():
+        return PutOutcome(False, error="storage: the signed URL has expired (403)", expired=True)
+    if status == 403 and code == "SignatureDoesNotMatch":
+        return PutOutcome(
+            False,
+            error="storage rejected the signed URL (403 SignatureDoesNotMatch)"
+            "; something between here and S3 (a proxy?) changed the request's "
+            "headers",
+        )
+    return PutOutcome(
+        False,
+        error=f"storage answered {status}" + (f" ({detail})" if detail else ""),
+        retryable=status in RETRY_STATUSES,
+        retry_after=response.headers.get("Retry-After"),
+    )

@@ -1,0 +1,74 @@
+"""Checks on the URLs the tool is given or handed, before anything connects to them."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import urllib.parse
+from datetime import UTC, datetime
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_service_url(url: str, what: str) -> str | None:
+    """Return why `url` may not be used for `what`, or None when it is fine."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return f"{what} is not a valid URL"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"{what} must be an https:// URL with a host"
+    if parts.scheme == "http" and not is_loopback_host(host):
+        return f"{what} must use https:// (http:// is only allowed for loopback hosts)"
+    return None
+
+
+def check_signed_url(url: str, *, allow_http: bool) -> str | None:
+    """Return why a signed upload URL must not be used, or None when it may be PUT to."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "the API returned a signed URL that is not a valid URL"
+    if not host:
+        return "the API returned a signed URL without a host"
+    if parts.scheme == "https" or (parts.scheme == "http" and allow_http):
+        return None
+    scheme = parts.scheme or "none"
+    return f"the API returned a signed URL with scheme {scheme!r}; only https:// is used"
+
+
+def signed_url_expiry(url: str) -> float | None:
+    """When a signed URL stops working (epoch seconds), if the URL says so."""
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    try:
+        if "Expires" in query:
+            return float(query["Expires"])
+        if "X-Amz-Date" in query and "X-Amz-Expires" in query:
+            signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+            return signed_at.replace(tzinfo=UTC).timestamp() + float(query["X-Amz-Expires"])
+    except ValueError:
+        return None
+    return None
+
+
+def signed_url_has_expired(url: str, *, now: float | None = None) -> bool:
+    expiry = signed_url_expiry(url)
+    return expiry is not None and expiry <= (time.time() if now is None else now)
+
+
+def display_host(url: str) -> str:
+    try:
+        return urllib.parse.urlsplit(url).netloc or url
+    except ValueError:
+        return "an invalid URL"

@@ -1,0 +1,84 @@
+"""Fixtures: a real sandbox server on loopback, a clean environment, and ways to run the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from productiv_upload.cli import app
+from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's credentials, proxies, netrc or state."""
+    for name in list(os.environ):
+        if name.startswith("PRODUCTIV_") or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PRODUCTIV_UPLOAD_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path / "bucket") as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the tool at the sandbox through its documented environment variables."""
+    env = {
+        "PRODUCTIV_API_URL": sandbox.api_url,
+        "PRODUCTIV_APP_ID": SANDBOX_APP_ID,
+        "PRODUCTIV_ACCESS_TOKEN": SANDBOX_TOKEN,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def invoke(*args: str) -> Run:
+    """Run the CLI in-process (typer's runner) with the current environment."""
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def run_process(*args: str, cwd: Path | None = None, timeout: float = 60) -> Run:
+    """Run the CLI as a real process, as cron would, stdout and stderr being pipes."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "productiv_upload", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+def make_files(folder: Path, count: int, *, size: int = 64, prefix: str = "f") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        path = folder / f"{prefix}{number:04d}.json"
+        path.write_bytes(os.urandom(size))
+        paths.append(path)
+    return paths

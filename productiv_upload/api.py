@@ -13,6 +13,7 @@ from productiv_upload.errors import AccessRefused, ApiError
 from productiv_upload.http import describe_network_error
 from productiv_upload.redact import redact
 from productiv_upload.text import printable
+from productiv_upload.throttle import RequestRate
 from productiv_upload.tokens import TokenSource
 from productiv_upload.urls import display_host
 
@@ -30,15 +31,15 @@ class ProductivApi:
         *,
         upload_type: str | None = None,
     ) -> None:
+        self.api_url = api_url.rstrip("/")
         self.app_id = app_id
         self._tokens = tokens
         self._session = session
         self._upload_type = upload_type
+        self._rate = RequestRate()
         # The app id is one path segment, whatever characters it holds.
         app_segment = urllib.parse.quote(app_id, safe="")
-        self._endpoint = (
-            f"{api_url.rstrip('/')}/services/push/v1/customer/apps/{app_segment}/upload"
-        )
+        self._endpoint = f"{self.api_url}/services/push/v1/customer/apps/{app_segment}/upload"
 
     def upload_urls(self, filenames: Sequence[str]) -> dict[str, str]:
         """Ask for one signed URL per file name; raise ApiError or AccessRefused when refused."""
@@ -58,6 +59,7 @@ class ProductivApi:
 
     def _get(self, url: str, token: str) -> requests.Response:
         headers = {"Content-Type": "application/json"}
+        self._rate.wait()
         try:
             # No redirects: a 30x could carry the bearer token to another host.
             response = self._session.get(

@@ -6,6 +6,8 @@ Heavy modules (requests, rich's live view) are imported inside the commands that
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -206,6 +208,36 @@ def push(
             "--debug", rich_help_panel=OUTPUT, help="Show a traceback when an error ends the run."
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            rich_help_panel=TRANSFER,
+            help="Upload again files the journal records as already uploaded unchanged.",
+        ),
+    ] = False,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            rich_help_panel=TRANSFER,
+            file_okay=False,
+            show_default=False,
+            help="Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default "
+            "~/.local/state/productiv-upload).",
+        ),
+    ] = None,
+    wait_lock: Annotated[
+        float,
+        typer.Option(
+            "--wait-lock",
+            min=0,
+            max=86400,
+            metavar="SECONDS",
+            rich_help_panel=TRANSFER,
+            help="Wait this long for another push to the same app to finish (default: exit 4).",
+        ),
+    ] = 0.0,
 ) -> None:
     from productiv_upload.push_command import PushRequest, run_push
 
@@ -226,7 +258,12 @@ def push(
         dry_run=dry_run,
         json_report=json_report,
         quiet=quiet,
+        force=force,
+        state_dir=state_dir,
+        wait_lock=wait_lock,
     )
+    # cron and systemd stop jobs with SIGTERM: treat it like Ctrl-C, finishing cleanly.
+    signal.signal(signal.SIGTERM, _interrupt)
     _exit(_guarded(lambda: run_push(request), debug))
 
 
@@ -279,6 +316,53 @@ def sandbox_command(
         typer.echo("sandbox stopped", err=True)
 
 
+@app.command()
+def history(
+    app_id: Annotated[
+        str | None, typer.Option("--app-id", help="Only this app.", show_default=False)
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            show_default=False,
+            help="Only uploads since then: 24h, 7d, 30m, or an ISO date or time (UTC).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")] = False,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            file_okay=False,
+            show_default=False,
+            help="Where the journal lives (env PRODUCTIV_UPLOAD_STATE_DIR).",
+        ),
+    ] = None,
+) -> None:
+    """List the uploads the journal recorded, oldest first."""
+    from productiv_upload.history_command import run_history
+
+    _exit(
+        _guarded(
+            lambda: run_history(
+                app_id=app_id,
+                since=since,
+                as_json=as_json,
+                state_dir=state_dir,
+                environ=os.environ,
+                stdout=sys.stdout,
+            ),
+            debug=False,
+        )
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _guarded(action: Callable[[], int], debug: bool) -> int:
     """Run a command, turning the errors that end a run into one line and an exit code."""
     try:
@@ -301,4 +385,13 @@ def _exit(code: int) -> NoReturn:
 
 
 def main() -> None:
-    app(prog_name="productiv-upload")
+    try:
+        app(prog_name="productiv-upload")
+    except SystemExit as exit_:
+        if exit_.code == ExitStatus.INTERRUPTED:
+            # The summary is out and the journal closed; do not wait for transfers that an
+            # interrupt has abandoned (the interpreter would join their threads).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(int(ExitStatus.INTERRUPTED))
+        raise

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from productiv_upload import __version__
+from productiv_upload.retry import MAX_RETRY_AFTER_S
 
 USER_AGENT = f"productiv-upload/{__version__}"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -30,9 +33,24 @@ class _Session(requests.Session):
         return super().request(*args, **kwargs)
 
 
+class JitteredRetry(Retry):
+    """urllib3's Retry with full jitter, and a ceiling on what Retry-After may ask for."""
+
+    def get_backoff_time(self) -> float:
+        # A uniform draw below the exponential ceiling keeps parallel clients out of lockstep.
+        return random.uniform(0, super().get_backoff_time())  # noqa: S311 (jitter, not secrecy)
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        try:
+            seconds = super().parse_retry_after(retry_after)
+        except InvalidHeader:
+            return 0.0  # unreadable: fall back to the backoff rather than fail the request
+        return min(seconds, MAX_RETRY_AFTER_S)
+
+
 def api_retry(retries: int) -> Retry:
     """Retries for the API's GET: connection faults, throttling and 5xx, honouring Retry-After."""
-    return Retry(
+    return JitteredRetry(
         total=retries,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET"}),  # never resend the token request's secret blindly

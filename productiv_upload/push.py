@@ -18,11 +18,12 @@ from productiv_upload.api import MAX_BATCH, ProductivApi
 from productiv_upload.discover import LocalFile
 from productiv_upload.errors import AccessRefused, ApiError, UploadError, UsageError
 from productiv_upload.http import api_retry, make_session
+from productiv_upload.journal import Journal, JournalError, Upload, utc_now
 from productiv_upload.report import FileResult, Status
 from productiv_upload.retry import backoff_delay
 from productiv_upload.settings import ServiceSettings
 from productiv_upload.tokens import ClientCredentials, StaticToken, TokenSource
-from productiv_upload.transfer import put_file
+from productiv_upload.transfer import PutOutcome, put_file
 from productiv_upload.urls import check_signed_url, signed_url_has_expired
 
 DEFAULT_CONCURRENCY = 8
@@ -102,8 +103,11 @@ class Pusher:
         storage: requests.Session,
         options: PushOptions,
         events: PushEvents | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self._api = api
+        self._journal = journal
+        self._journal_failure: JournalError | None = None
         self._storage = storage
         self._options = options
         self._events = events or NullEvents()
@@ -173,6 +177,8 @@ class Pusher:
                 if future in state.in_flight:
                     state.in_flight.pop(future)
                     self._record(state, future.result())
+            if self._journal_failure is not None and state.fatal is None:
+                state.fatal = self._journal_failure  # later uploads would go unrecorded too
 
     def _take_urls(self, state: _Run) -> None:
         assert state.url_request is not None
@@ -254,7 +260,7 @@ class Pusher:
 
             outcome = put_file(self._storage, signed_url, file, on_bytes, self._cancel)
             if outcome.ok:
-                return FileResult(file.path, file.filename, outcome.size, Status.UPLOADED, attempts)
+                return self._verified(file, outcome, attempts)
             self._events.bytes_sent(file, -sent)  # the next try starts from the first byte
             error = outcome.error or "failed"
             if self._cancel.is_set() or not (outcome.retryable or outcome.expired):
@@ -270,6 +276,28 @@ class Pusher:
             ):
                 break
         return _failed(file, error, attempts)
+
+    def _verified(self, file: LocalFile, outcome: PutOutcome, attempts: int) -> FileResult:
+        """Record a verified upload in the journal at once: a kill after this never resends it."""
+        error = None
+        if self._journal is not None:
+            upload = Upload(
+                self._api.api_url,
+                self._api.app_id,
+                file.filename,
+                file.path,
+                outcome.size,
+                outcome.mtime_ns,
+                outcome.sha256,
+                outcome.etag,
+                utc_now(),
+            )
+            try:
+                self._journal.record(upload)
+            except JournalError as journal_error:
+                self._journal_failure = journal_error
+                error = f"uploaded, but not recorded in the journal: {journal_error}"
+        return FileResult(file.path, file.filename, outcome.size, Status.UPLOADED, attempts, error)
 
     def _fresh_url(self, file: LocalFile) -> str:
         url = self._api.upload_urls([file.filename]).get(file.filename)

@@ -16,12 +16,14 @@ from typing import Protocol, TextIO
 
 from rich.console import Console
 
-from productiv_upload.discover import Discovery, LocalFile, discover
+from productiv_upload.discover import LocalFile, discover
 from productiv_upload.errors import ExitStatus
+from productiv_upload.journal import JOURNAL_NAME, Journal, split_already_uploaded
 from productiv_upload.present import LivePresenter, PlainPresenter, SilentPresenter, summary_line
 from productiv_upload.push import Pusher, PushEvents, PushOptions, connect, make_batches
 from productiv_upload.report import FileResult, RunReport, Status
 from productiv_upload.settings import Credentials, ServiceSettings, resolve_service
+from productiv_upload.state import AppLock, resolve_state_dir
 from productiv_upload.text import human_size, printable
 from productiv_upload.urls import is_loopback_host
 
@@ -44,6 +46,9 @@ class PushRequest:
     dry_run: bool = False
     json_report: bool = False
     quiet: bool = False
+    force: bool = False
+    state_dir: Path | None = None
+    wait_lock: float = 0.0
 
 
 class Presenter(PushEvents, Protocol):
@@ -72,6 +77,8 @@ def run_push(
     with contextlib.ExitStack() as stack:
         if request.sandbox:
             service, landing = _start_sandbox(stack, request.app_id)
+            # Rehearsals keep their journal beside the sandbox's files, not in the real one.
+            state_dir = request.state_dir or landing / "state"
         else:
             landing = None
             service = resolve_service(
@@ -82,15 +89,34 @@ def run_push(
                 environ=environ,
                 need_credentials=not request.dry_run and bool(found.files),
             )
-        if request.dry_run:
-            return _dry_run(request, service, found, stdout)
+            state_dir = resolve_state_dir(request.state_dir, environ)
+        api_key = service.api_url.rstrip("/")
+        journal_path = state_dir / JOURNAL_NAME
 
-        presenter = _presenter(request, stdout, stderr)
-        presenter.start(len(found.files), sum(f.size for f in found.files))
-        for refused in found.refused:
-            presenter.file_finished(refused)
+        if request.dry_run:
+            journal = None if request.force else Journal.open_existing(journal_path)
+            if journal is not None:
+                stack.enter_context(journal)
+            to_send, skipped = _split(found.files, journal, api_key, service.app_id)
+            return _dry_run(request, service, found.files, skipped, found.refused, stdout)
+
         outcome = None
+        to_send, skipped = [], []
         if found.files:
+            # The lock comes first: two runs must not both decide that a file is still to send.
+            stack.enter_context(
+                AppLock(state_dir, api_key, service.app_id, wait_s=request.wait_lock)
+            )
+            journal = stack.enter_context(Journal(journal_path))
+            to_send, skipped = _split(
+                found.files, None if request.force else journal, api_key, service.app_id
+            )
+        presenter = _presenter(request, stdout, stderr)
+        presenter.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
+        results = {f.filename: _skipped(f) for f in skipped}
+        for result in [*results.values(), *found.refused]:
+            presenter.file_finished(result)
+        if found.files and to_send:
             api_host = urllib.parse.urlsplit(service.api_url).hostname
             options = PushOptions(
                 concurrency=request.concurrency,
@@ -104,11 +130,12 @@ def run_push(
                 upload_type=request.upload_type,
                 timeout=(min(request.timeout, 10.0), request.timeout),
             )
-            outcome = Pusher(api, storage, options, presenter).run(found.files)
+            outcome = Pusher(api, storage, options, presenter, journal).run(to_send)
+            results.update((r.filename, r) for r in outcome.results)
         report = RunReport(
             app_id=service.app_id,
             dry_run=False,
-            files=(outcome.results if outcome else []) + found.refused,
+            files=[results[f.filename] for f in found.files] + found.refused,
             elapsed_s=time.monotonic() - started,
         )
         presenter.finish(report)
@@ -123,6 +150,18 @@ def run_push(
     if outcome is not None and outcome.interrupted:
         return int(ExitStatus.INTERRUPTED)
     return int(ExitStatus.FILES_FAILED if report.failed else ExitStatus.OK)
+
+
+def _split(
+    files: list[LocalFile], journal: Journal | None, api_url: str, app_id: str
+) -> tuple[list[LocalFile], list[LocalFile]]:
+    if journal is None:
+        return list(files), []
+    return split_already_uploaded(files, journal, api_url, app_id)
+
+
+def _skipped(file: LocalFile) -> FileResult:
+    return FileResult(file.path, file.filename, file.size, Status.SKIPPED)
 
 
 def _start_sandbox(stack: contextlib.ExitStack, app_id: str | None) -> tuple[ServiceSettings, Path]:
@@ -155,13 +194,19 @@ def _presenter(request: PushRequest, stdout: TextIO, stderr: TextIO) -> Presente
 
 
 def _dry_run(
-    request: PushRequest, service: ServiceSettings, found: Discovery, stdout: TextIO
+    request: PushRequest,
+    service: ServiceSettings,
+    files: list[LocalFile],
+    skipped: list[LocalFile],
+    refused: list[FileResult],
+    stdout: TextIO,
 ) -> int:
-    batches = make_batches(found.files, request.batch_size)
+    already = {f.filename for f in skipped}
+    batches = make_batches([f for f in files if f.filename not in already], request.batch_size)
     report = RunReport(
         app_id=service.app_id,
         dry_run=True,
-        files=[_planned(f) for f in found.files] + found.refused,
+        files=[_skipped(f) if f.filename in already else _planned(f) for f in files] + refused,
     )
     if request.json_report:
         stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
@@ -175,10 +220,12 @@ def _dry_run(
                 stdout.write(f"batch {number}/{len(batches)}: {len(batch)} file(s)\n")
                 for file in batch:
                     stdout.write(f"  {printable(file.path)} ({human_size(file.size)})\n")
-            for refused in found.refused:
-                stdout.write(f"not sent: {printable(refused.path)}: {refused.error}\n")
+            for file in skipped:
+                stdout.write(f"already uploaded, would skip: {printable(file.path)}\n")
+            for result in refused:
+                stdout.write(f"not sent: {printable(result.path)}: {result.error}\n")
         stdout.write(summary_line(report) + "\n")
-    return int(ExitStatus.FILES_FAILED if found.refused else ExitStatus.OK)
+    return int(ExitStatus.FILES_FAILED if refused else ExitStatus.OK)
 
 
 def _planned(file: LocalFile) -> FileResult:

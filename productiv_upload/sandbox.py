@@ -51,6 +51,10 @@ class Faults:
     drop_puts: int = 0  # this many PUTs get their connection cut halfway through the body
     omit_filenames: set[str] = field(default_factory=set)  # left out of the URL map
     wrong_etag_for: set[str] = field(default_factory=set)  # answered with a bogus ETag
+    expire_next_urls: int = 0  # this many URLs are handed out already expired
+    reject_as_expired: int = 0  # this many PUTs are answered 403 "Request has expired"
+    stall_puts_s: float = 0.0  # PUTs wait this long, body read, before answering
+    rate_limit_rps: int | None = None  # API requests past this many per second get 429
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Sandbox:
         self._signing_key = secrets.token_bytes(32)
         self._issued_tokens: dict[str, float] = {}
         self._put_counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._api_times: collections.deque[float] = collections.deque()
         self._server = _Server((host, port), _Handler)
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
@@ -162,6 +167,8 @@ class Sandbox:
     def signed_url(self, app_id: str, filename: str) -> str:
         resource = f"/{BUCKET}/{_quote(app_id)}/{_quote(filename)}"
         expires = int(time.time() + self.faults.url_ttl_s)
+        if self.take_fault("expire_next_urls"):
+            expires = int(time.time()) - 60
         query = urllib.parse.urlencode(
             {
                 "AWSAccessKeyId": _ACCESS_KEY_ID,
@@ -193,10 +200,27 @@ class Sandbox:
         with self._lock:
             return self.faults.put_errors.popleft() if self.faults.put_errors else None
 
-    def take_drop(self) -> bool:
+    def revoke_issued_tokens(self) -> None:
+        """Make every token issued so far invalid, as if it had expired early."""
         with self._lock:
-            if self.faults.drop_puts > 0:
-                self.faults.drop_puts -= 1
+            self._issued_tokens.clear()
+
+    def over_rate_limit(self) -> bool:
+        """Count an API request; True when it is one too many for the last second."""
+        limit = self.faults.rate_limit_rps
+        now = time.monotonic()
+        with self._lock:
+            self._api_times.append(now)
+            while self._api_times and self._api_times[0] <= now - 1.0:
+                self._api_times.popleft()
+            return limit is not None and len(self._api_times) > limit
+
+    def take_fault(self, knob: str) -> bool:
+        """Use up one of a counted fault (drop_puts, reject_as_expired...)."""
+        with self._lock:
+            left = getattr(self.faults, knob)
+            if left > 0:
+                setattr(self.faults, knob, left - 1)
                 return True
             return False
 
@@ -300,6 +324,9 @@ class _Handler(BaseHTTPRequestHandler):
         match = _UPLOAD_PATH.match(url.path)
         if match is None:
             self._api_error(404, "Not found")
+            return
+        if self.sandbox.over_rate_limit():
+            self._api_error(429, "Too many requests", {"Retry-After": "1"})
             return
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not self.sandbox.token_is_valid(auth[7:]):
@@ -415,7 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
                 close=True,
             )
             return
-        if self.sandbox.take_drop():
+        if self.sandbox.take_fault("drop_puts"):
             self.rfile.read(length // 2)
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
@@ -440,6 +467,12 @@ class _Handler(BaseHTTPRequestHandler):
         if remaining:
             partial.unlink()
             self.close_connection = True
+            return
+        if self.sandbox.faults.stall_puts_s:
+            time.sleep(self.sandbox.faults.stall_puts_s)
+        if self.sandbox.take_fault("reject_as_expired"):
+            partial.unlink()
+            self._s3_error(403, "AccessDenied", "Request has expired")
             return
         injected = self.sandbox.next_put_error()
         if injected is not None:

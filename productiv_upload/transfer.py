@@ -43,6 +43,8 @@ class Cancelled(BodyAborted):
 class PutOutcome:
     ok: bool
     size: int = 0  # bytes sent in the body
+    mtime_ns: int = 0  # the file's modification time while it was sent
+    sha256: str = ""  # of the bytes sent, for the journal
     etag: str | None = None
     error: str | None = None
     retryable: bool = False  # a new try may succeed (network fault, 5xx, throttling)
@@ -65,7 +67,9 @@ class _HashingReader:
         self._remaining = size
         self._size = size
         self._on_bytes = on_bytes
+        # Both digests are computed as the bytes go out: the file is read once.
         self.md5 = hashlib.md5()
+        self.sha256 = hashlib.sha256()
 
     def __len__(self) -> int:
         return self._size
@@ -81,6 +85,7 @@ class _HashingReader:
             raise FileChanged("the file shrank while it was being sent")
         self._remaining -= len(chunk)
         self.md5.update(chunk)
+        self.sha256.update(chunk)
         self._on_bytes(len(chunk))
         return chunk
 
@@ -121,7 +126,7 @@ def put_file(
                 False, error=f"storage: {describe_network_error(error)}", retryable=True
             )
         after = os.fstat(stream.fileno())
-    sent_md5 = reader.md5.hexdigest() if before.st_size else hashlib.md5(b"").hexdigest()
+    sent_md5 = reader.md5.hexdigest()
 
     if response.status_code != 200:
         return _refused(response, error_body)
@@ -135,7 +140,13 @@ def put_file(
         return PutOutcome(
             False, error="storage's ETag does not match the MD5 of the bytes sent", retryable=True
         )
-    return PutOutcome(True, size=before.st_size, etag=etag)
+    return PutOutcome(
+        True,
+        size=before.st_size,
+        mtime_ns=before.st_mtime_ns,
+        sha256=reader.sha256.hexdigest(),
+        etag=etag,
+    )
 
 
 def _read_small_body(response: requests.Response) -> bytes:

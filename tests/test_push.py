@@ -112,7 +112,7 @@ def test_type_is_passed_only_when_given(
     (tmp_path / "a.json").write_text("{}")
 
     assert invoke("push", str(tmp_path / "a.json")).exit_code == 0
-    assert invoke("push", "--type", "users", str(tmp_path / "a.json")).exit_code == 0
+    assert invoke("push", "--force", "--type", "users", str(tmp_path / "a.json")).exit_code == 0
 
     first, second = (
         urllib.parse.parse_qs(urllib.parse.urlsplit(r.path).query)

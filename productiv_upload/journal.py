@@ -1,0 +1,196 @@
+"""The journal: a SQLite record of every verified upload, so a rerun never sends a file twice.
+
+One row per verified PUT, written right after it, keyed by API URL, app, file name and content
+(SHA-256). A process killed at any instant loses at most the files that were in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from productiv_upload.discover import LocalFile
+from productiv_upload.errors import UsageError
+
+JOURNAL_NAME = "journal.sqlite3"
+SCHEMA_VERSION = 1
+_HASH_CHUNK = 1024 * 1024
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    id INTEGER PRIMARY KEY,
+    api_url TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    etag TEXT,
+    uploaded_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_name ON uploads (api_url, app_id, filename, size);
+CREATE INDEX IF NOT EXISTS uploads_by_time ON uploads (uploaded_at);
+"""
+
+
+class JournalError(UsageError):
+    """The journal cannot be read or written; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    api_url: str
+    app_id: str
+    filename: str
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    etag: str | None
+    uploaded_at: str  # ISO 8601, UTC
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    # O_NONBLOCK: a path that became a FIFO since discovery must not hang the run.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise OSError(f"{path} is no longer a regular file")
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Journal:
+    """Thread-safe: workers record uploads from their own threads, one transaction each."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Created owner-only before SQLite opens it; SQLite gives its -wal and -shm files the
+            # same permissions.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        try:
+            self._db = sqlite3.connect(
+                path if create else f"file:{path}?mode=ro",
+                uri=not create,
+                check_same_thread=False,
+                isolation_level=None,  # autocommit: each INSERT is its own transaction
+            )
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a killed process; only an OS crash may lose the
+                # last few records, which then cost one resend.
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            self._db.execute("SELECT count(*) FROM uploads WHERE id = 0").fetchone()
+        except sqlite3.Error as error:
+            raise self._error(error) from None
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"the journal {path} was written by a newer productiv-upload; "
+                "upgrade, or pass another --state-dir"
+            )
+
+    @classmethod
+    def open_existing(cls, path: Path) -> Journal | None:
+        """Read-only, for dry runs and history; None when there is no journal yet."""
+        return cls(path, create=False) if path.exists() else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record(self, upload: Upload) -> None:
+        values = tuple(asdict(upload).values())
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO uploads (api_url, app_id, filename, path, size, mtime_ns, sha256,"
+                    " etag, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+        except sqlite3.Error as error:
+            raise self._error(error) from None
+
+    def recorded_hashes(self, api_url: str, app_id: str, filename: str, size: int) -> set[str]:
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT sha256 FROM uploads WHERE api_url = ? AND app_id = ? AND filename = ?"
+                    " AND size = ?",
+                    (api_url, app_id, filename, size),
+                ).fetchall()
+        except sqlite3.Error as error:
+            raise self._error(error) from None
+        return {row[0] for row in rows}
+
+    def history(self, *, app_id: str | None = None, since: str | None = None) -> list[Upload]:
+        query = "SELECT api_url, app_id, filename, path, size, mtime_ns, sha256, etag, uploaded_at"
+        query += " FROM uploads WHERE 1 = 1"
+        params: list[str] = []
+        if app_id is not None:
+            query += " AND app_id = ?"
+            params.append(app_id)
+        if since is not None:
+            query += " AND uploaded_at >= ?"
+            params.append(since)
+        try:
+            with self._lock:
+                rows = self._db.execute(query + " ORDER BY uploaded_at, id", params).fetchall()
+        except sqlite3.Error as error:
+            raise self._error(error) from None
+        return [Upload(*row) for row in rows]
+
+    def _error(self, error: sqlite3.Error) -> JournalError:
+        return JournalError(
+            f"the journal {self.path} cannot be used ({error}); if it is damaged, move it aside "
+            "(the next run starts a new one and may resend files it had recorded)"
+        )
+
+
+def split_already_uploaded(
+    files: Sequence[LocalFile], journal: Journal, api_url: str, app_id: str
+) -> tuple[list[LocalFile], list[LocalFile]]:
+    """(to send, already uploaded with the same content). Hashes only files the journal knows."""
+    to_send: list[LocalFile] = []
+    done: list[LocalFile] = []
+    for file in files:
+        known = journal.recorded_hashes(api_url, app_id, file.filename, file.size)
+        if known and _sha256_or_none(file.path) in known:
+            done.append(file)
+        else:
+            to_send.append(file)
+    return to_send, done
+
+
+def _sha256_or_none(path: str) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None  # unreadable now: let the upload report why

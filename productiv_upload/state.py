@@ -1,0 +1,87 @@
+"""The state directory: where the journal lives, and the lock that keeps one push per app."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from productiv_upload.errors import ExitStatus, UploadError
+from productiv_upload.text import printable
+
+APP_DIR = "productiv-upload"
+
+
+class Locked(UploadError):
+    """Another push for the same app and state directory is running."""
+
+    exit_status = ExitStatus.LOCKED
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """The platform's per-user state folder (XDG_STATE_HOME on Linux)."""
+    home = Path(environ.get("HOME") or Path.home())
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / APP_DIR
+    if os.name == "nt":
+        return Path(environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / APP_DIR
+    return Path(environ.get("XDG_STATE_HOME") or home / ".local" / "state") / APP_DIR
+
+
+def resolve_state_dir(flag: Path | None, environ: Mapping[str, str]) -> Path:
+    if flag is not None:
+        return flag
+    if environ.get("PRODUCTIV_UPLOAD_STATE_DIR"):
+        return Path(environ["PRODUCTIV_UPLOAD_STATE_DIR"])
+    return default_state_dir(environ)
+
+
+class AppLock:
+    """An exclusive lock per API URL and app id.
+
+    It is an OS file lock (flock), so the kernel drops it when its holder dies: a lock left by
+    a killed run never blocks the next one. The holder's PID is written beside it, for messages.
+    """
+
+    def __init__(self, state_dir: Path, api_url: str, app_id: str, *, wait_s: float = 0) -> None:
+        key = hashlib.sha256(f"{api_url}\n{app_id}".encode()).hexdigest()[:16]
+        locks = state_dir / "locks"
+        self._app_id = app_id
+        self._path = locks / f"{key}.lock"
+        self._owner = locks / f"{key}.owner"
+        self._wait_s = wait_s
+        self._lock: FileLock | None = None
+
+    def __enter__(self) -> AppLock:
+        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = FileLock(self._path, timeout=self._wait_s, mode=0o600)
+        try:
+            lock.acquire()
+        except Timeout:
+            holder = self._holder()
+            waited = f" after waiting {self._wait_s:g} s" if self._wait_s else ""
+            raise Locked(
+                f"another push for app {printable(self._app_id)} is running{holder}{waited}; "
+                "let it finish, or pass --wait-lock SECONDS to wait for it"
+            ) from None
+        self._lock = lock
+        descriptor = os.open(self._owner, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as owner:
+            owner.write(f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _holder(self) -> str:
+        try:
+            pid = self._owner.read_text().strip()
+        except OSError:
+            return ""
+        return f" (PID {pid})" if pid.isdigit() else ""

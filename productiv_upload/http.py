@@ -88,7 +88,8 @@ def make_session(
         pool_maxsize=pool_size,
         max_retries=retry
         if retry is not None
-        else Retry(total=0, redirect=False, raise_on_status=False),
+        # read=False: a read timeout surfaces as itself, not as a generic connection error.
+        else Retry(total=0, read=False, redirect=False, raise_on_status=False),
     )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -102,7 +103,7 @@ _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 
 def describe_network_error(error: requests.RequestException) -> str:
     """A short reason for a failed connection, without the URL (and its signature) in it."""
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, requests.Timeout) or "timed out" in str(error):
         return "timed out"
     match = _ERRNO_TEXT.search(str(error))
     if match:

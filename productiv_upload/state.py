@@ -57,7 +57,8 @@ class AppLock:
         self._lock: FileLock | None = None
 
     def __enter__(self) -> AppLock:
-        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._path.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._path.parent.mkdir(exist_ok=True, mode=0o700)
         lock = FileLock(self._path, timeout=self._wait_s, mode=0o600)
         try:
             lock.acquire()

@@ -1,0 +1,153 @@
+"""Kills, signals and overlapping runs, with real processes, as cron and systemd deliver them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
+from tests.conftest import invoke, make_files
+
+
+def start_push(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "productiv_upload", "push", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out waiting for the push to make progress"
+        time.sleep(0.01)
+
+
+def stored_puts(sandbox: Sandbox) -> int:
+    return sum(1 for r in sandbox.requests_of("put") if r.status == 200)
+
+
+def test_sigkill_mid_run_then_rerun_sends_only_what_was_in_flight(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    files = make_files(tmp_path / "exports", 40, size=2000)
+    sandbox.faults.latency_s = 0.05
+    process = start_push("-j", "4", *map(str, files))
+    wait_for(lambda: stored_puts(sandbox) >= 8)
+
+    process.kill()
+    process.communicate(timeout=10)
+    sandbox.faults.latency_s = 0
+    rerun = invoke("push", "--json", "-j", "4", *map(str, files))
+
+    assert rerun.exit_code == 0, rerun.stderr
+    counts = [sandbox.put_count(SANDBOX_APP_ID, f.name) for f in files]
+    assert min(counts) == 1  # none missing
+    assert max(counts) <= 2
+    assert counts.count(2) <= 4  # resent: at most the files that were in flight
+    for path in files:
+        assert sandbox.stored_path(SANDBOX_APP_ID, path.name).read_bytes() == path.read_bytes()
+    skipped = json.loads(rerun.stdout)["counts"]["skipped"]
+    assert skipped >= 8 - 4
+
+
+def interrupt_and_rerun(sandbox: Sandbox, files: list[Path], signum: int) -> None:
+    sandbox.faults.latency_s = 0.05
+    process = start_push("-j", "4", *map(str, files))
+    wait_for(lambda: stored_puts(sandbox) >= 8)
+
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=15)
+
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stdout + stderr
+    summary = stdout.splitlines()[-1]
+    assert summary.startswith(f"{len(files)} files:")
+    uploaded_first = stored_puts(sandbox)
+
+    sandbox.faults.latency_s = 0
+    rerun = invoke("push", "--json", *map(str, files))
+    assert rerun.exit_code == 0, rerun.stderr
+    report = json.loads(rerun.stdout)
+    # In-flight PUTs were given time to finish and were recorded: nothing is sent twice.
+    assert report["counts"]["skipped"] == uploaded_first
+    assert [sandbox.put_count(SANDBOX_APP_ID, f.name) for f in files] == [1] * len(files)
+
+
+def test_sigint_finishes_in_flight_records_them_and_exits_130(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    interrupt_and_rerun(sandbox, make_files(tmp_path / "exports", 40), signal.SIGINT)
+
+
+def test_sigterm_is_handled_like_ctrl_c(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    interrupt_and_rerun(sandbox, make_files(tmp_path / "exports", 40), signal.SIGTERM)
+
+
+def test_a_second_interrupt_stops_at_once(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    files = make_files(tmp_path / "exports", 8)
+    sandbox.faults.stall_puts_s = 30  # in-flight PUTs would hold the run for the grace period
+    process = start_push("-j", "4", *map(str, files))
+    wait_for(lambda: len(sandbox.requests_of("api")) >= 1)
+    time.sleep(0.3)  # let the PUTs start
+
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=10)
+
+    assert process.returncode == 130
+    assert time.monotonic() - started < 4  # well inside the 5 s grace period
+    assert "interrupted while it was being sent" in stdout
+
+
+def test_two_pushes_for_one_app_exit_4_naming_the_holder_or_wait(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    files = make_files(tmp_path / "exports", 6)
+    sandbox.faults.latency_s = 0.2
+    first = start_push("-j", "1", *map(str, files))
+    wait_for(lambda: len(sandbox.requests_of("api")) >= 1)
+
+    second = invoke("push", *map(str, files))
+    assert second.exit_code == 4
+    assert f"PID {first.pid}" in second.stderr
+    assert "--wait-lock" in second.stderr
+
+    sandbox.apps.add("other-app")
+    other = invoke("push", "--app-id", "other-app", "--json", str(files[0]))
+    assert other.exit_code == 0  # another app is not blocked
+
+    waited = invoke("push", "--wait-lock", "30", "--json", *map(str, files))
+    first.communicate(timeout=30)
+    assert first.returncode == 0
+    assert waited.exit_code == 0, waited.stderr
+    assert json.loads(waited.stdout)["counts"]["skipped"] == len(files)
+    assert all(sandbox.put_count(SANDBOX_APP_ID, f.name) == 1 for f in files)
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    files = make_files(tmp_path / "exports", 10)
+    sandbox.faults.latency_s = 0.2
+    first = start_push("-j", "1", *map(str, files))
+    wait_for(lambda: len(sandbox.requests_of("api")) >= 1)
+    first.kill()
+    first.communicate(timeout=10)
+    sandbox.faults.latency_s = 0
+
+    run = invoke("push", *map(str, files))
+
+    assert run.exit_code == 0, run.stderr

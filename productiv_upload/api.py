@@ -82,8 +82,8 @@ class ProductivApi:
         message = _service_message(response.content)
         if status == 401:
             raise AccessRefused(
-                f"the API refused the access token (401: {message}); get a fresh "
-                "token, or check PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET"
+                f"the API refused the access token (401: {message}); "
+                f"{self._tokens.advice_on_refusal()}"
             )
         if status == 403:
             raise AccessRefused(
@@ -162,4 +162,6 @@ def _service_message(body: bytes) -> str:
         payload = None
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
         return printable(payload["message"], 200)
+    if text.lstrip().startswith("<"):
+        return "an HTML error page, not the service's own answer (a proxy?)"
     return printable(text.strip(), 200) or "no message"

@@ -174,7 +174,7 @@ def push(
             max=3600,
             metavar="SECONDS",
             rich_help_panel=TRANSFER,
-            help="Connect and read timeout for every request.",
+            help="Read timeout for every request; the connect timeout is at most 10 s.",
         ),
     ] = 60.0,
     dry_run: Annotated[
@@ -261,6 +261,7 @@ def push(
         force=force,
         state_dir=state_dir,
         wait_lock=wait_lock,
+        debug=debug,
     )
     # cron and systemd stop jobs with SIGTERM: treat it like Ctrl-C, finishing cleanly.
     signal.signal(signal.SIGTERM, _interrupt)

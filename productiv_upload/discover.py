@@ -7,11 +7,13 @@ would land under the same name.
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import glob
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from productiv_upload.errors import UsageError
@@ -37,20 +39,35 @@ class Discovery:
     warnings: list[str] = field(default_factory=list)
 
 
+MAX_PROBLEMS_SHOWN = 20
+
+
 def discover(
     inputs: Iterable[str], *, recursive: bool = False, allow_empty: bool = False
 ) -> Discovery:
-    """Expand `inputs` into regular files, or raise UsageError naming the bad input."""
+    """Expand `inputs` into regular files, or raise UsageError naming every bad input."""
     found = Discovery()
     seen: set[tuple[int, int, str]] = set()
     owner_of_name: dict[str, str] = {}
+    problems: list[str] = []
     given_any = False
 
     for given in inputs:
         given_any = True
-        for path, explicit in _expand(given, recursive, found.warnings):
-            _add(path, explicit, found, seen, owner_of_name)
+        try:
+            for path, explicit in _expand(given, recursive, allow_empty, found.warnings):
+                try:
+                    _add(path, explicit, found, seen, owner_of_name)
+                except UsageError as problem:
+                    problems.append(str(problem))
+        except UsageError as problem:
+            problems.append(str(problem))
 
+    if problems:
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            shown.append(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")
+        raise UsageError("\n".join(shown))
     if not found.files and not found.refused and not allow_empty:
         if not given_any:
             raise UsageError("no files given: name files, directories or patterns to upload")
@@ -61,7 +78,9 @@ def discover(
     return found
 
 
-def _expand(given: str, recursive: bool, warnings: list[str]) -> Iterator[tuple[str, bool]]:
+def _expand(
+    given: str, recursive: bool, allow_empty: bool, warnings: list[str]
+) -> Iterator[tuple[str, bool]]:
     """Yield (path, named_explicitly) for one input."""
     # A path that exists is taken literally, even with glob characters in its name.
     if os.path.lexists(given):
@@ -77,8 +96,8 @@ def _expand(given: str, recursive: bool, warnings: list[str]) -> Iterator[tuple[
         return
     if not _GLOB_MAGIC.search(given):
         raise UsageError(f"no such file or directory: {printable(given)}")
-    matches = sorted(glob.iglob(given, recursive=True))
-    if not matches:
+    matches = expand_pattern(given)
+    if not matches and not allow_empty:
         raise UsageError(f"no files match the pattern {printable(given)}")
     for match in matches:
         if os.path.isdir(match):
@@ -87,7 +106,54 @@ def _expand(given: str, recursive: bool, warnings: list[str]) -> Iterator[tuple[
             # Without --recursive a pattern's directories are not files to send: skip quietly,
             # as `cp dir/*` users expect from a pattern that also matches folders.
             continue
-        yield match, False
+        # A match counts as named: the same files typed out by the shell would be.
+        yield match, True
+
+
+def expand_pattern(pattern: str) -> list[str]:
+    """Sorted matches of a glob pattern; `**` matches any depth, zero included.
+
+    Like the shell, `*` and `**` do not match names starting with a dot. Unlike Python's own
+    recursive glob, `**` never follows a symlink to a directory: two links to `.` would make
+    that expansion explode.
+    """
+    if "**" not in pattern:
+        return sorted(glob.glob(pattern))
+    parts = pattern.split(os.sep)
+    first_magic = next(i for i, part in enumerate(parts) if _GLOB_MAGIC.search(part))
+    root = os.sep.join(parts[:first_magic])
+    matchers = [None if part == "**" else _segment(part) for part in parts[first_magic:]]
+    top = root or os.curdir
+    if not os.path.isdir(top):
+        return []
+    matches = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+        relative = os.path.relpath(dirpath, top)
+        prefix = [] if relative == os.curdir else relative.split(os.sep)
+        for name in [*dirnames, *filenames]:
+            if not name.startswith(".") and _matches(matchers, (*prefix, name)):
+                matches.append(os.path.join(root, *prefix, name))
+    return sorted(matches)
+
+
+def _segment(part: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(part))
+
+
+def _matches(matchers: Sequence[re.Pattern[str] | None], parts: Sequence[str]) -> bool:
+    """Whether path components `parts` match the pattern segments (None standing for `**`)."""
+
+    @functools.cache
+    def match_from(m: int, p: int) -> bool:
+        if m == len(matchers):
+            return p == len(parts)
+        matcher = matchers[m]
+        if matcher is None:  # ** : zero or more whole components
+            return any(match_from(m + 1, q) for q in range(p, len(parts) + 1))
+        return p < len(parts) and matcher.match(parts[p]) is not None and match_from(m + 1, p + 1)
+
+    return match_from(0, 0)
 
 
 def _walk(top: str, warnings: list[str]) -> Iterator[str]:
@@ -127,6 +193,10 @@ def _add(
         raise UsageError(f"cannot read {shown}: {error.strerror}") from None
 
     filename = os.path.basename(path)
+    identity = (info.st_dev, info.st_ino, filename)
+    if identity in seen:
+        return  # the same file under the same name, given twice: send (or refuse) it once
+    seen.add(identity)
     if not stat.S_ISREG(info.st_mode):
         reason = f"not a regular file ({_kind(info.st_mode)}); it was not opened"
         if explicit:
@@ -141,11 +211,6 @@ def _add(
             f"{shown}: the file name is not valid UTF-8, so it cannot be sent "
             "to the service; rename the file"
         ) from None
-
-    identity = (info.st_dev, info.st_ino, filename)
-    if identity in seen:
-        return  # the same file under the same name, given twice: send it once
-    seen.add(identity)
     first = owner_of_name.setdefault(filename, path)
     if first != path:
         raise UsageError(

@@ -55,7 +55,7 @@ def run_history(
             uploads = journal.history(app_id=app_id, since=since_iso)
     if as_json:
         document = {"version": 1, "journal": str(path), "uploads": [u.to_json() for u in uploads]}
-        stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+        stdout.write(json.dumps(document) + "\n")
         return 0
     if not uploads:
         where = f"in {path}" if journal is not None else f"yet ({path} does not exist)"

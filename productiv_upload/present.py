@@ -27,6 +27,7 @@ from productiv_upload.report import FileResult, RunReport, Status
 from productiv_upload.text import human_size, printable
 
 TABLE_ALL_ROWS_UP_TO = 30  # past this many files, the final table lists failures only
+TABLE_MAX_FAILURES = 50  # past this many, the rest are counted (the JSON report lists them all)
 _STATUS_STYLE = {
     Status.UPLOADED: "green",
     Status.SKIPPED: "dim",
@@ -40,15 +41,19 @@ def summary_line(report: RunReport) -> str:
     total = len(report.files)
     if report.dry_run:
         return (
-            f"dry run: {counts.get('planned', 0)} of {total} files would be sent to app "
-            f"{printable(report.app_id)}; nothing was contacted"
+            f"dry run: {counts.get('planned', 0)} of {plural(total, 'file')} would be sent to "
+            f"app {printable(report.app_id)}; nothing was contacted"
         )
     rate = report.bytes_uploaded / report.elapsed_s if report.elapsed_s > 0 else 0.0
     return (
-        f"{total} files: {counts['uploaded']} uploaded, {counts['skipped']} skipped, "
+        f"{plural(total, 'file')}: {counts['uploaded']} uploaded, {counts['skipped']} skipped, "
         f"{counts['failed']} failed; {human_size(report.bytes_uploaded)} in "
         f"{report.elapsed_s:.1f} s ({human_size(rate)}/s)"
     )
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
 
 
 def _timestamp() -> str:
@@ -92,7 +97,7 @@ class PlainPresenter:
     def finish(self, report: RunReport) -> None:
         failed = report.failed
         if failed and not self._quiet:
-            self._write(f"{len(failed)} file(s) failed:")
+            self._write(f"{plural(len(failed), 'file')} failed:")
             for result in failed:
                 self._write(f"  {printable(result.path)}: {printable(result.error or 'failed')}")
         self._write(summary_line(report))
@@ -122,6 +127,7 @@ class LivePresenter:
             TimeRemainingColumn(),
             console=console,
             refresh_per_second=8,
+            transient=True,  # the table and summary replace the bars when the run ends
         )
         self._overall = self._progress.add_task("starting", total=0, start=True)
         self._free_rows = [self._progress.add_task("", total=1, visible=False) for _ in range(rows)]
@@ -196,6 +202,8 @@ def print_table(console: Console, report: RunReport) -> None:
         rows = [r for r in rows if r.status is Status.FAILED]
     if not rows:
         return
+    hidden = len(rows) - TABLE_MAX_FAILURES if len(rows) > TABLE_MAX_FAILURES else 0
+    rows = rows[: len(rows) - hidden]
     table = Table(show_edge=False, header_style="bold")
     table.add_column("File", overflow="fold")
     table.add_column("Size", justify="right")
@@ -211,6 +219,8 @@ def print_table(console: Console, report: RunReport) -> None:
             Text(printable(result.error or "")),
         )
     console.print(table)
+    if hidden:
+        console.print(f"… and {plural(hidden, 'more failed file')} (--json lists every file)")
 
 
 class SilentPresenter:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from productiv_upload.discover import LocalFile
 from productiv_upload.errors import AccessRefused, ApiError, UploadError, UsageError
 from productiv_upload.http import api_retry, make_session
 from productiv_upload.journal import Journal, JournalError, Upload, utc_now
+from productiv_upload.redact import redact
 from productiv_upload.report import FileResult, Status
 from productiv_upload.retry import backoff_delay
 from productiv_upload.settings import ServiceSettings
@@ -28,7 +30,10 @@ from productiv_upload.urls import check_signed_url, signed_url_has_expired
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_RETRIES = 5
-GRACE_S = 5.0  # how long in-flight PUTs may finish after an interrupt
+GRACE_S = 5.0
+# Servers and proxies commonly refuse request lines over 8 KiB (414): 100 long non-ASCII names,
+# percent-encoded, would pass that.
+MAX_QUERY_BYTES = 6000  # how long in-flight PUTs may finish after an interrupt
 
 
 class PushEvents(Protocol):
@@ -76,10 +81,25 @@ class PushOutcome:
     interrupted: bool = False
 
 
-def make_batches(files: Sequence[LocalFile], size: int) -> list[list[LocalFile]]:
+def make_batches(
+    files: Sequence[LocalFile], size: int, *, max_query_bytes: int = MAX_QUERY_BYTES
+) -> list[list[LocalFile]]:
+    """Split into batches of at most `size` names whose encoded query stays under the limit."""
     if not 1 <= size <= MAX_BATCH:
         raise ValueError(f"batch size must be 1..{MAX_BATCH}")
-    return [list(files[start : start + size]) for start in range(0, len(files), size)]
+    batches: list[list[LocalFile]] = []
+    batch: list[LocalFile] = []
+    query_bytes = 0
+    for file in files:
+        cost = len("&filenames=") + len(urllib.parse.quote(file.filename, safe=""))
+        if batch and (len(batch) == size or query_bytes + cost > max_query_bytes):
+            batches.append(batch)
+            batch, query_bytes = [], 0
+        batch.append(file)
+        query_bytes += cost
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 @dataclass
@@ -107,7 +127,8 @@ class Pusher:
     ) -> None:
         self._api = api
         self._journal = journal
-        self._journal_failure: JournalError | None = None
+        # Set by a worker when the whole run must stop (a refused token, a broken journal).
+        self._worker_fatal: UploadError | None = None
         self._storage = storage
         self._options = options
         self._events = events or NullEvents()
@@ -129,7 +150,8 @@ class Pusher:
 
         unfinished = "interrupted before it was sent" if interrupted else "not sent"
         if state.fatal is not None:
-            unfinished = f"not sent: {state.fatal}"
+            # The full message is printed once at the end; each file carries its first clause.
+            unfinished = f"not sent: {str(state.fatal).split(';')[0]}"
         results = [
             state.results.get(f.filename)
             or FileResult(f.path, f.filename, f.size, Status.FAILED, 0, unfinished)
@@ -175,10 +197,16 @@ class Pusher:
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             for future in done:
                 if future in state.in_flight:
-                    state.in_flight.pop(future)
-                    self._record(state, future.result())
-            if self._journal_failure is not None and state.fatal is None:
-                state.fatal = self._journal_failure  # later uploads would go unrecorded too
+                    self._record(state, self._result_of(future, state.in_flight.pop(future)))
+            if self._worker_fatal is not None and state.fatal is None:
+                state.fatal = self._worker_fatal
+
+    @staticmethod
+    def _result_of(future: Future[FileResult], file: LocalFile) -> FileResult:
+        try:
+            return future.result()
+        except Exception as error:
+            return _failed(file, redact(f"internal error: {type(error).__name__}: {error}"))
 
     def _take_urls(self, state: _Run) -> None:
         assert state.url_request is not None
@@ -219,8 +247,7 @@ class Pusher:
             done = set()
         self._cancel.set()
         for future in done:
-            state.in_flight.pop(future)
-            self._record(state, future.result())
+            self._record(state, self._result_of(future, state.in_flight.pop(future)))
         for file in state.in_flight.values():
             self._record(state, _failed(file, "interrupted while it was being sent"))
         state.in_flight.clear()
@@ -248,7 +275,7 @@ class Pusher:
                 try:
                     signed_url = self._fresh_url(file)
                 except UploadError as fresh_error:
-                    return _failed(file, str(fresh_error), attempts)
+                    return self._refresh_failed(file, fresh_error, attempts)
                 continue
             attempts += 1
             sent = 0
@@ -269,8 +296,7 @@ class Pusher:
                 try:
                     signed_url = self._fresh_url(file)
                 except UploadError as fresh_error:
-                    error = str(fresh_error)
-                    break
+                    return self._refresh_failed(file, fresh_error, attempts)
             elif attempts <= self._options.retries and self._cancel.wait(
                 backoff_delay(attempts, outcome.retry_after)
             ):
@@ -295,9 +321,14 @@ class Pusher:
             try:
                 self._journal.record(upload)
             except JournalError as journal_error:
-                self._journal_failure = journal_error
+                self._worker_fatal = journal_error
                 error = f"uploaded, but not recorded in the journal: {journal_error}"
         return FileResult(file.path, file.filename, outcome.size, Status.UPLOADED, attempts, error)
+
+    def _refresh_failed(self, file: LocalFile, error: UploadError, attempts: int) -> FileResult:
+        if isinstance(error, AccessRefused):
+            self._worker_fatal = error  # the next batch would be refused the same way
+        return _failed(file, str(error), attempts)
 
     def _fresh_url(self, file: LocalFile) -> str:
         url = self._api.upload_urls([file.filename]).get(file.filename)
@@ -324,7 +355,7 @@ def connect(
         raise UsageError("no credentials")
     tokens: TokenSource
     if credentials.access_token is not None:
-        tokens = StaticToken(credentials.access_token)
+        tokens = StaticToken(credentials.access_token, credentials.source)
     else:
         assert credentials.client_id is not None
         assert credentials.client_secret is not None

@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,13 @@ from rich.console import Console
 from productiv_upload.discover import LocalFile, discover
 from productiv_upload.errors import ExitStatus
 from productiv_upload.journal import JOURNAL_NAME, Journal, split_already_uploaded
-from productiv_upload.present import LivePresenter, PlainPresenter, SilentPresenter, summary_line
+from productiv_upload.present import (
+    LivePresenter,
+    PlainPresenter,
+    SilentPresenter,
+    plural,
+    summary_line,
+)
 from productiv_upload.push import Pusher, PushEvents, PushOptions, connect, make_batches
 from productiv_upload.report import FileResult, RunReport, Status
 from productiv_upload.settings import Credentials, ServiceSettings, resolve_service
@@ -47,6 +54,7 @@ class PushRequest:
     json_report: bool = False
     quiet: bool = False
     force: bool = False
+    debug: bool = False
     state_dir: Path | None = None
     wait_lock: float = 0.0
 
@@ -140,11 +148,13 @@ def run_push(
         )
         presenter.finish(report)
         if request.json_report:
-            stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-        if landing is not None and not request.json_report:
+            stdout.write(json.dumps(report.to_json()) + "\n")
+        if landing is not None and not request.json_report and not request.quiet:
             stdout.write(f"sandbox: uploaded files are in {landing / service.app_id}\n")
 
     if outcome is not None and outcome.fatal is not None:
+        if request.debug:
+            traceback.print_exception(outcome.fatal, file=stderr)
         stderr.write(f"productiv-upload: error: {outcome.fatal}\n")
         return int(outcome.fatal.exit_status)
     if outcome is not None and outcome.interrupted:
@@ -209,15 +219,15 @@ def _dry_run(
         files=[_skipped(f) if f.filename in already else _planned(f) for f in files] + refused,
     )
     if request.json_report:
-        stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+        stdout.write(json.dumps(report.to_json()) + "\n")
     else:
         if not request.quiet:
             stdout.write(
                 f"would ask {printable(service.api_url)} for upload URLs for app "
-                f"{printable(service.app_id)}, in {len(batches)} batch(es):\n"
+                f"{printable(service.app_id)}, in {plural(len(batches), 'batch', 'batches')}:\n"
             )
             for number, batch in enumerate(batches, 1):
-                stdout.write(f"batch {number}/{len(batches)}: {len(batch)} file(s)\n")
+                stdout.write(f"batch {number}/{len(batches)}: {plural(len(batch), 'file')}\n")
                 for file in batch:
                     stdout.write(f"  {printable(file.path)} ({human_size(file.size)})\n")
             for file in skipped:

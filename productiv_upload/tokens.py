@@ -28,10 +28,21 @@ class TokenSource(Protocol):
         """Values that must never be printed."""
         ...
 
+    def advice_on_refusal(self) -> str:
+        """What to do when the API refuses this source's token (401)."""
+        ...
+
 
 class StaticToken:
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, origin: str = "the access token") -> None:
         self._token = token
+        self._origin = origin
+
+    def advice_on_refusal(self) -> str:
+        return (
+            f"the token from {self._origin} is invalid or expired: get a fresh one, or set "
+            "PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET so the tool renews tokens itself"
+        )
 
     def token(self) -> str:
         return self._token
@@ -72,6 +83,12 @@ class ClientCredentials:
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self._client_secret, self._token) if s)
+
+    def advice_on_refusal(self) -> str:
+        return (
+            "a freshly issued token was refused too: check that this client may use the "
+            "Productiv API, and that --token-url and --api-url belong together"
+        )
 
     def _fetch(self) -> None:
         form = {

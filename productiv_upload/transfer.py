@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import requests
+import urllib3
 
 from productiv_upload.discover import LocalFile
 from productiv_upload.http import RETRY_STATUSES, describe_network_error
@@ -125,6 +126,11 @@ def put_file(
             return PutOutcome(
                 False, error=f"storage: {describe_network_error(error)}", retryable=True
             )
+        except urllib3.exceptions.HTTPError as error:
+            # Reading the answer's body goes to urllib3 directly, whose errors requests does
+            # not wrap (a truncated or stalled answer).
+            reason = "timed out" if "timed out" in str(error) else "the answer was cut short"
+            return PutOutcome(False, error=f"storage: {reason}", retryable=True)
         after = os.fstat(stream.fileno())
     sent_md5 = reader.md5.hexdigest()
 

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from productiv_upload import __version__
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import invoke, make_files, run_process
@@ -55,15 +57,12 @@ def test_json_report_has_the_documented_shape_and_is_alone_on_stdout(
 
 
 def test_off_a_terminal_output_is_plain_lines_without_ansi(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = make_files(tmp_path / "exports", 3)
     sandbox.faults.omit_filenames.add(files[0].name)
-    env_before = os.environ.pop("NO_COLOR")  # colour must be off because of the pipe alone
-    try:
-        run = run_process("push", *map(str, files))
-    finally:
-        os.environ["NO_COLOR"] = env_before
+    monkeypatch.delenv("NO_COLOR")  # colour must be off because of the pipe alone
+    run = run_process("push", *map(str, files))
 
     assert run.exit_code == 1
     assert "\x1b" not in run.stdout + run.stderr
@@ -101,38 +100,47 @@ def test_quiet_failure_still_names_the_file_and_reason(
     assert "no upload URL" in lines[0]
 
 
-def test_dry_run_lists_batches_and_contacts_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+def point_at_sandbox_with_client_credentials(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRODUCTIV_API_URL", sandbox.api_url)
+    monkeypatch.setenv("PRODUCTIV_TOKEN_URL", sandbox.token_url)
+    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
+    monkeypatch.setenv("PRODUCTIV_CLIENT_ID", "sandbox-client")
+    monkeypatch.setenv("PRODUCTIV_CLIENT_SECRET", "sandbox-secret")
+
+
+def test_dry_run_lists_batches_and_contacts_nothing_not_even_for_a_token(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at_sandbox_with_client_credentials(sandbox, monkeypatch)
     files = make_files(tmp_path / "exports", 5)
 
-    # No credentials at all: a dry run does not need them, not even for the token endpoint.
-    run = invoke(
-        "push",
-        "--dry-run",
-        "--batch-size",
-        "2",
-        "--api-url",
-        sandbox.api_url,
-        "--app-id",
-        SANDBOX_APP_ID,
-        *map(str, files),
-    )
+    run = invoke("push", "--dry-run", "--batch-size", "2", *map(str, files))
 
     assert run.exit_code == 0, run.stderr
     assert sandbox.requests == []
-    assert "batch 3/3: 1 file(s)" in run.stdout
+    assert "batch 3/3: 1 file\n" in run.stdout
     assert all(str(path) in run.stdout for path in files)
+    assert run.stdout.splitlines()[-1].startswith("dry run: 5 of 5 files would be sent")
 
 
-def test_dry_run_json_marks_files_planned(sandbox: Sandbox, tmp_path: Path) -> None:
-    files = make_files(tmp_path / "exports", 2)
+def test_dry_run_json_marks_files_planned_or_already_uploaded(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at_sandbox_with_client_credentials(sandbox, monkeypatch)
+    files = make_files(tmp_path / "exports", 3)
+    assert invoke("push", str(files[0])).exit_code == 0
+    before = len(sandbox.requests)
 
-    run = invoke("push", "--dry-run", "--json", "--app-id", "myApp", *map(str, files))
+    run = invoke("push", "--dry-run", "--json", *map(str, files))
 
+    assert run.exit_code == 0
     report = json.loads(run.stdout)
     assert report["dry_run"] is True
-    assert {f["status"] for f in report["files"]} == {"planned"}
-    assert report["counts"]["planned"] == 2
-    assert sandbox.requests == []
+    assert [f["status"] for f in report["files"]] == ["skipped", "planned", "planned"]
+    assert report["counts"] == {"uploaded": 0, "skipped": 1, "failed": 0, "planned": 2}
+    assert len(sandbox.requests) == before
 
 
 def test_sandbox_flag_uploads_and_says_where_files_landed(tmp_path: Path) -> None:

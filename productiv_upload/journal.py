@@ -135,7 +135,7 @@ class Journal:
                     " etag, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     values,
                 )
-        except sqlite3.Error as error:
+        except (sqlite3.Error, UnicodeError) as error:
             raise self._error(error) from None
 
     def recorded_hashes(self, api_url: str, app_id: str, filename: str, size: int) -> set[str]:
@@ -167,7 +167,7 @@ class Journal:
             raise self._error(error) from None
         return [Upload(*row) for row in rows]
 
-    def _error(self, error: sqlite3.Error) -> JournalError:
+    def _error(self, error: Exception) -> JournalError:
         return JournalError(
             f"the journal {self.path} cannot be used ({error}); if it is damaged, move it aside "
             "(the next run starts a new one and may resend files it had recorded)"

@@ -24,6 +24,7 @@ from productiv_upload.redact import redact
 from productiv_upload.report import FileResult, Status
 from productiv_upload.retry import backoff_delay
 from productiv_upload.settings import ServiceSettings
+from productiv_upload.text import printable
 from productiv_upload.tokens import ClientCredentials, StaticToken, TokenSource
 from productiv_upload.transfer import PutOutcome, put_file
 from productiv_upload.urls import check_signed_url, signed_url_has_expired
@@ -311,7 +312,7 @@ class Pusher:
                 self._api.api_url,
                 self._api.app_id,
                 file.filename,
-                file.path,
+                printable(file.path, limit=4096),  # for people reading history; not a key
                 outcome.size,
                 outcome.mtime_ns,
                 outcome.sha256,

@@ -80,6 +80,10 @@ def resolve_service(
 
 
 def check_app_id(app_id: str) -> None:
+    try:
+        app_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"app id {printable(app_id)!r} is not valid UTF-8") from None
     if app_id in (".", "..") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in app_id):
         raise UsageError(f"app id {printable(app_id)!r} is not valid; check --app-id")
 

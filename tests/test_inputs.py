@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
-from tests.conftest import invoke, make_files
+from tests.conftest import invoke, make_files, run_process
 
 
 def assert_refused_before_any_request(sandbox: Sandbox, run_exit: int) -> None:
@@ -270,3 +271,74 @@ def test_plain_http_api_url_is_refused_unless_loopback(
 
     assert_refused_before_any_request(sandbox, run.exit_code)
     assert "https://" in run.stderr
+
+
+def test_socket_and_device_named_explicitly_are_failed_unopened(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "sock.json"))
+    [regular] = make_files(tmp_path, 1)
+    try:
+        run = invoke("push", "--json", str(tmp_path / "sock.json"), "/dev/null", str(regular))
+    finally:
+        listener.close()
+
+    assert run.exit_code == 1
+    files = {f["filename"]: f for f in json.loads(run.stdout)["files"]}
+    assert "a socket" in files["sock.json"]["error"]
+    assert "a device" in files["null"]["error"]
+    assert files[regular.name]["status"] == "uploaded"
+    assert len(sandbox.requests_of("put")) == 1
+
+
+def test_every_bad_input_is_named_at_once(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    run = invoke(
+        "push", str(tmp_path / "one.json"), str(tmp_path / "two.json"), str(tmp_path / "*.csv")
+    )
+
+    assert_refused_before_any_request(sandbox, run.exit_code)
+    assert "one.json" in run.stderr
+    assert "two.json" in run.stderr
+    assert "*.csv" in run.stderr
+
+
+def test_allow_empty_covers_a_quoted_pattern_matching_nothing(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    run = invoke("push", "--allow-empty", str(tmp_path / "*.json"))
+
+    assert run.exit_code == 0, run.stderr
+    assert sandbox.requests == []
+
+
+def test_double_star_does_not_follow_directory_links(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_files(tmp_path / "exports" / "sub", 2)
+    (tmp_path / "exports" / "loop1").symlink_to(".")
+    (tmp_path / "exports" / "loop2").symlink_to(".")
+
+    run = invoke("push", "--json", str(tmp_path / "exports" / "**" / "*.json"))
+
+    assert run.exit_code == 0, run.stderr
+    assert sorted(f["filename"] for f in json.loads(run.stdout)["files"]) == [
+        "f0000.json",
+        "f0001.json",
+    ]
+
+
+def test_a_directory_name_that_is_not_utf8_keeps_the_report_valid_json(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"dump\xff"))
+    [path] = make_files(Path(folder), 1)
+
+    run = run_process("push", "--json", str(path))
+
+    assert run.exit_code == 0, run.stderr
+    [entry] = json.loads(run.stdout)["files"]
+    assert entry["path"] == str(path)
+    assert entry["status"] == "uploaded"

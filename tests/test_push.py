@@ -161,16 +161,55 @@ def test_storage_puts_carry_length_and_none_of_the_forbidden_headers(
     assert sandbox.stored_path(SANDBOX_APP_ID, "empty.json").read_bytes() == b""
 
 
-def test_puts_reuse_a_pool_of_keep_alive_connections_sized_to_concurrency(
+def test_puts_run_in_parallel_over_keep_alive_connections_sized_to_concurrency(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
     files = make_files(tmp_path / "exports", 60)
+    sandbox.faults.latency_s = 0.02
 
     assert invoke("push", "-j", "3", *map(str, files)).exit_code == 0
 
-    ports = {put.client_port for put in sandbox.requests_of("put")}
-    assert len(sandbox.requests_of("put")) == 60
-    assert len(ports) <= 3
+    puts = sandbox.requests_of("put")
+    assert len(puts) == 60
+    assert sandbox.peak_puts == 3
+    assert len({put.client_port for put in puts}) == 3  # 60 PUTs, 3 connections
+
+
+def test_next_batch_urls_are_fetched_while_the_current_batch_uploads(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    files = make_files(tmp_path / "exports", 30)
+    sandbox.faults.latency_s = 0.02
+
+    assert invoke("push", "-j", "2", "--batch-size", "10", *map(str, files)).exit_code == 0
+
+    first_batch = {f.name for f in files[:10]}
+    kinds = [
+        (r.kind, urllib.parse.unquote(r.path.split("?")[0].split("/")[-1]))
+        for r in sandbox.requests
+    ]
+    second_api = [i for i, (kind, _) in enumerate(kinds) if kind == "api"][1]
+    later_first_batch_puts = [
+        name for kind, name in kinds[second_api:] if kind == "put" and name in first_batch
+    ]
+    # Asked for just before the first batch ran out: neither too late nor too early.
+    assert 1 <= len(later_first_batch_puts) <= 4
+
+
+def test_long_names_are_split_into_batches_whose_url_stays_short(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    files = [tmp_path / f"{n:03d}{'数据导出' * 20}.json" for n in range(100)]
+    for path in files:
+        path.write_text("{}")
+
+    run = invoke("push", *map(str, files))
+
+    assert run.exit_code == 0, run.stdout
+    api = sandbox.requests_of("api")
+    assert len(api) > 1
+    assert all(len(r.path) < 8000 for r in api)
+    assert all(sandbox.put_count(SANDBOX_APP_ID, f.name) == 1 for f in files)
 
 
 def test_file_missing_from_the_url_map_fails_alone(
@@ -205,6 +244,13 @@ def test_client_credentials_fetch_a_token_from_the_token_url(
     assert run.exit_code == 0, run.stderr
     [token_request] = sandbox.requests_of("token")
     assert token_request.status == 200
+    assert token_request.header("Content-Type") == "application/x-www-form-urlencoded"
+    assert dict(token_request.form) == {
+        "grant_type": "client_credentials",
+        "client_id": "sandbox-client",
+        "client_secret": "<hidden>",
+        "scope": "https://api.productiv.com/connector.write",
+    }
     assert sandbox.put_count(SANDBOX_APP_ID, "a.json") == 1
 
 

@@ -86,6 +86,18 @@ def test_a_connection_dropped_mid_body_is_retried_from_the_first_byte(
     assert sandbox.stored_path(SANDBOX_APP_ID, path.name).read_bytes() == path.read_bytes()
 
 
+def test_a_storage_answer_cut_short_is_retried_not_a_crash(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    files = make_files(tmp_path, 2)
+    sandbox.faults.short_answers = 1
+
+    code, report = push_json("-j", "1", *map(str, files))
+
+    assert code == 0
+    assert sorted(e["attempts"] for e in file_entries(report).values()) == [1, 2]
+
+
 def test_retries_give_up_after_the_limit_with_the_last_reason(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -14,13 +14,14 @@ import requests
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 
 BEARER = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
+API_HEADERS = {**BEARER, "Content-Type": "application/json"}
 
 
 def upload_url(sandbox: Sandbox, filename: str = "a.json") -> str:
     response = requests.get(
         f"{sandbox.api_url}/services/push/v1/customer/apps/{SANDBOX_APP_ID}/upload",
         params={"filenames": filename},
-        headers=BEARER,
+        headers=API_HEADERS,
         timeout=5,
     )
     assert response.status_code == 200
@@ -57,7 +58,7 @@ def test_unknown_app_is_404(sandbox: Sandbox) -> None:
     response = requests.get(
         f"{sandbox.api_url}/services/push/v1/customer/apps/other/upload",
         params={"filenames": "a.json"},
-        headers=BEARER,
+        headers=API_HEADERS,
         timeout=5,
     )
     assert response.status_code == 404
@@ -69,7 +70,7 @@ def test_more_than_100_filenames_is_400(sandbox: Sandbox) -> None:
     response = requests.get(
         f"{sandbox.api_url}/services/push/v1/customer/apps/{SANDBOX_APP_ID}/upload",
         params={"filenames": names},
-        headers=BEARER,
+        headers=API_HEADERS,
         timeout=5,
     )
     assert response.status_code == 400

@@ -1,7 +1,7 @@
-"""The command line: parse options, call the core, show the outcome, exit with the right code.
+"""The command line: parse options, call one command function, exit with its code.
 
-Heavy modules (requests, rich's live view) are imported inside the commands that need them, so
-`--version`, `--help` and shell completion start fast.
+Modules that cost start-up time (requests, rich's live view, sqlite3) are imported inside the
+commands that need them, so `--version`, `--help` and shell completion stay fast.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +16,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from productiv_upload import __version__
+from productiv_upload import __version__, cli_options
+from productiv_upload.cli_options import INPUT, OUTPUT, TRANSFER
 from productiv_upload.errors import ExitStatus, UploadError
-
-INPUT = "Input"
-SERVICE = "Service"
-TRANSFER = "Transfer"
-OUTPUT = "Output"
 
 PUSH_HELP = """Upload files to Productiv's Batch Files Upload API.
 
@@ -34,9 +29,9 @@ Examples:
 
   productiv-upload push --sandbox examples/exports/*.json
 
-  PRODUCTIV_ACCESS_TOKEN=... productiv-upload push --app-id myAppId ./exports/*.json
+  productiv-upload push --app-id myAppId './exports/**/*.json'
 
-  productiv-upload push --app-id myAppId -r ./exports --json > report.json
+  find spool -name '*.json' -print0 | productiv-upload push --files-from - -0 --move-to done
 """
 
 app = typer.Typer(
@@ -46,6 +41,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+config_app = typer.Typer(help="Inspect the resolved settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 
 def _show_version(value: bool) -> None:
@@ -68,7 +65,9 @@ def _main(
 
 @app.command(help=PUSH_HELP, no_args_is_help=True)
 def push(
-    paths: Annotated[list[str], typer.Argument(metavar="PATH", show_default=False)],
+    paths: Annotated[
+        list[str] | None, typer.Argument(metavar="[PATH]...", show_default=False)
+    ] = None,
     recursive: Annotated[
         bool,
         typer.Option(
@@ -78,65 +77,60 @@ def push(
             help="Upload every regular file below the directories given.",
         ),
     ] = False,
+    files_from: Annotated[
+        str | None,
+        typer.Option(
+            "--files-from",
+            metavar="FILE",
+            rich_help_panel=INPUT,
+            show_default=False,
+            help="Read paths from FILE, one per line ('-' for stdin).",
+        ),
+    ] = None,
+    null: Annotated[
+        bool,
+        typer.Option(
+            "-0",
+            "--null",
+            rich_help_panel=INPUT,
+            help="--files-from is NUL-separated, as `find -print0` writes.",
+        ),
+    ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="PATTERN",
+            rich_help_panel=INPUT,
+            show_default=False,
+            help="Leave out matching files (repeatable; a pattern without / matches base names).",
+        ),
+    ] = None,
     allow_empty: Annotated[
         bool,
         typer.Option(
             "--allow-empty", rich_help_panel=INPUT, help="No matching files is not an error."
         ),
     ] = False,
-    app_id: Annotated[
-        str | None,
-        typer.Option(
-            "--app-id",
-            rich_help_panel=SERVICE,
-            help="Productiv app id (env PRODUCTIV_APP_ID).",
-            show_default=False,
-        ),
-    ] = None,
-    api_url: Annotated[
-        str | None,
-        typer.Option(
-            "--api-url",
-            rich_help_panel=SERVICE,
-            metavar="URL",
-            show_default=False,
-            help="API base URL (env PRODUCTIV_API_URL; default https://api.productiv.com).",
-        ),
-    ] = None,
-    token_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--token-file",
-            rich_help_panel=SERVICE,
-            help="File holding an access token (env PRODUCTIV_TOKEN_FILE).",
-            show_default=False,
-        ),
-    ] = None,
-    token_url: Annotated[
-        str | None,
-        typer.Option(
-            "--token-url",
-            rich_help_panel=SERVICE,
-            metavar="URL",
-            show_default=False,
-            help="OAuth2 token URL, used with PRODUCTIV_CLIENT_ID and "
-            "PRODUCTIV_CLIENT_SECRET (env PRODUCTIV_TOKEN_URL).",
-        ),
-    ] = None,
+    app_id: cli_options.AppId = None,
+    api_url: cli_options.ApiUrl = None,
+    token_file: cli_options.TokenFile = None,
+    token_url: cli_options.TokenUrl = None,
+    profile: cli_options.Profile = None,
     upload_type: Annotated[
         str | None,
         typer.Option(
             "--type",
-            rich_help_panel=SERVICE,
-            help="Passed to the API as the `type` parameter (users, contracts...).",
+            rich_help_panel=cli_options.SERVICE,
             show_default=False,
+            help="Passed to the API as the `type` parameter (users, contracts...).",
         ),
     ] = None,
     sandbox: Annotated[
         bool,
         typer.Option(
             "--sandbox",
-            rich_help_panel=SERVICE,
+            rich_help_panel=cli_options.SERVICE,
             help="Upload to a local sandbox started for this run.",
         ),
     ] = False,
@@ -163,20 +157,48 @@ def push(
             min=0,
             max=20,
             rich_help_panel=TRANSFER,
-            help="Retries per request after faults (429, 5xx, dropped connections).",
+            help="Retries after faults (429, 5xx, timeouts, dropped connections).",
         ),
     ] = 5,
-    timeout: Annotated[
+    timeout: cli_options.Timeout = 60.0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            rich_help_panel=TRANSFER,
+            help="Upload again files the journal records as uploaded unchanged.",
+        ),
+    ] = False,
+    state_dir: cli_options.StateDir = None,
+    wait_lock: Annotated[
         float,
         typer.Option(
-            "--timeout",
-            min=0.1,
-            max=3600,
+            "--wait-lock",
+            min=0,
+            max=86400,
             metavar="SECONDS",
             rich_help_panel=TRANSFER,
-            help="Read timeout for every request; the connect timeout is at most 10 s.",
+            help="Wait this long for another push to the same app (default: exit 4).",
         ),
-    ] = 60.0,
+    ] = 0.0,
+    move_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--move-to",
+            metavar="DIR",
+            rich_help_panel=TRANSFER,
+            show_default=False,
+            help="Move each file here once its upload is verified and recorded.",
+        ),
+    ] = None,
+    delete_after: Annotated[
+        bool,
+        typer.Option(
+            "--delete-after",
+            rich_help_panel=TRANSFER,
+            help="Delete each file once its upload is verified and recorded.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -193,6 +215,26 @@ def push(
             help="Write the JSON report to stdout, and nothing else there.",
         ),
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="FILE",
+            rich_help_panel=OUTPUT,
+            show_default=False,
+            help="Also write the JSON report to FILE.",
+        ),
+    ] = None,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            metavar="FILE",
+            rich_help_panel=OUTPUT,
+            show_default=False,
+            help="Append a plain, timestamped log of the run to FILE.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -202,119 +244,74 @@ def push(
             help="Print only failures and the final one-line summary.",
         ),
     ] = False,
-    debug: Annotated[
-        bool,
-        typer.Option(
-            "--debug", rich_help_panel=OUTPUT, help="Show a traceback when an error ends the run."
-        ),
-    ] = False,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            rich_help_panel=TRANSFER,
-            help="Upload again files the journal records as already uploaded unchanged.",
-        ),
-    ] = False,
-    state_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--state-dir",
-            rich_help_panel=TRANSFER,
-            file_okay=False,
-            show_default=False,
-            help="Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default "
-            "~/.local/state/productiv-upload).",
-        ),
-    ] = None,
-    wait_lock: Annotated[
+    max_age: Annotated[
         float,
         typer.Option(
-            "--wait-lock",
+            "--max-age",
             min=0,
-            max=86400,
-            metavar="SECONDS",
-            rich_help_panel=TRANSFER,
-            help="Wait this long for another push to the same app to finish (default: exit 4).",
+            metavar="HOURS",
+            rich_help_panel=OUTPUT,
+            help="Warn about files modified longer ago than this: Productiv only "
+            "guarantees aggregating events pushed within 12 hours.",
         ),
-    ] = 0.0,
+    ] = 12.0,
+    debug: cli_options.Debug = False,
 ) -> None:
     from productiv_upload.push_command import PushRequest, run_push
 
+    if move_to is not None and delete_after:
+        _fail("choose --move-to or --delete-after, not both", ExitStatus.BAD_INPUT)
     request = PushRequest(
-        paths=paths,
-        recursive=recursive,
-        allow_empty=allow_empty,
-        app_id=app_id,
-        api_url=api_url,
-        token_file=token_file,
-        token_url=token_url,
-        upload_type=upload_type,
-        sandbox=sandbox,
-        concurrency=concurrency,
-        batch_size=batch_size,
-        retries=retries,
-        timeout=timeout,
-        dry_run=dry_run,
-        json_report=json_report,
-        quiet=quiet,
-        force=force,
-        state_dir=state_dir,
-        wait_lock=wait_lock,
-        debug=debug,
-    )
+        paths=paths or [], recursive=recursive, files_from=files_from, null=null,
+        excludes=exclude or [], allow_empty=allow_empty, app_id=app_id, api_url=api_url,
+        token_file=token_file, token_url=token_url, profile=profile, upload_type=upload_type,
+        sandbox=sandbox, concurrency=concurrency, batch_size=batch_size, retries=retries,
+        timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock,
+        move_to=move_to, delete_after=delete_after, dry_run=dry_run, json_report=json_report,
+        report_path=report, log_file=log_file, quiet=quiet, max_age_hours=max_age, debug=debug,
+    )  # fmt: skip
     # cron and systemd stop jobs with SIGTERM: treat it like Ctrl-C, finishing cleanly.
     signal.signal(signal.SIGTERM, _interrupt)
     _exit(_guarded(lambda: run_push(request), debug))
 
 
-@app.command("sandbox")
-def sandbox_command(
-    port: Annotated[
-        int,
-        typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
-    ] = 0,
-    directory: Annotated[
-        Path | None,
-        typer.Option(
-            "--dir",
-            file_okay=False,
-            help="Where uploaded files are stored (default: a new temporary folder).",
-            show_default=False,
-        ),
-    ] = None,
+@app.command()
+def check(
+    app_id: cli_options.AppId = None,
+    api_url: cli_options.ApiUrl = None,
+    token_file: cli_options.TokenFile = None,
+    token_url: cli_options.TokenUrl = None,
+    profile: cli_options.Profile = None,
+    timeout: cli_options.Timeout = 30.0,
+    debug: cli_options.Debug = False,
 ) -> None:
-    """Run the local sandbox (API, token endpoint and bucket) in the foreground."""
-    from productiv_upload.sandbox import (
-        SANDBOX_APP_ID,
-        SANDBOX_CLIENT_ID,
-        SANDBOX_CLIENT_SECRET,
-        SANDBOX_TOKEN,
-        Sandbox,
-    )
+    """Prove the credentials and the app work, before the first cron run. Uploads nothing."""
+    from productiv_upload.check_command import run_check
 
-    storage = directory or Path(tempfile.mkdtemp(prefix="productiv-sandbox-"))
-    try:
-        server = Sandbox(storage, port=port, log=lambda line: typer.echo(line, err=True))
-    except OSError as error:
-        _fail(f"cannot listen on 127.0.0.1:{port}: {error.strerror}", ExitStatus.BAD_INPUT)
-    typer.echo(
-        f"Sandbox listening; uploads are stored in {storage}\n"
-        "Use it from another shell with:\n"
-        f"  export PRODUCTIV_API_URL={server.api_url}\n"
-        f"  export PRODUCTIV_APP_ID={SANDBOX_APP_ID}\n"
-        f"  export PRODUCTIV_ACCESS_TOKEN={SANDBOX_TOKEN}\n"
-        "or, to have the tool fetch tokens itself:\n"
-        f"  export PRODUCTIV_TOKEN_URL={server.token_url}\n"
-        f"  export PRODUCTIV_CLIENT_ID={SANDBOX_CLIENT_ID} "
-        f"PRODUCTIV_CLIENT_SECRET={SANDBOX_CLIENT_SECRET}\n"
-        "Press Ctrl-C to stop."
-    )
-    sys.stdout.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        typer.echo("sandbox stopped", err=True)
+    _exit(_guarded(lambda: run_check(
+        app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
+        profile=profile, timeout=timeout, environ=os.environ, stdout=sys.stdout,
+    ), debug))  # fmt: skip
+
+
+@config_app.command("show")
+def config_show(
+    app_id: cli_options.AppId = None,
+    api_url: cli_options.ApiUrl = None,
+    token_file: cli_options.TokenFile = None,
+    token_url: cli_options.TokenUrl = None,
+    profile: cli_options.Profile = None,
+    state_dir: cli_options.StateDir = None,
+    as_json: cli_options.Json = False,
+) -> None:
+    """Print the resolved settings and where each came from; secrets show as <hidden>."""
+    from productiv_upload.check_command import run_config_show
+
+    _exit(_guarded(lambda: run_config_show(
+        app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
+        profile=profile, state_dir=state_dir, as_json=as_json, environ=os.environ,
+        stdout=sys.stdout,
+    ), debug=False))  # fmt: skip
 
 
 @app.command()
@@ -331,33 +328,38 @@ def history(
             help="Only uploads since then: 24h, 7d, 30m, or an ISO date or time (UTC).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")] = False,
-    state_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--state-dir",
-            file_okay=False,
-            show_default=False,
-            help="Where the journal lives (env PRODUCTIV_UPLOAD_STATE_DIR).",
-        ),
-    ] = None,
+    as_json: cli_options.Json = False,
+    state_dir: cli_options.StateDir = None,
 ) -> None:
     """List the uploads the journal recorded, oldest first."""
     from productiv_upload.history_command import run_history
 
-    _exit(
-        _guarded(
-            lambda: run_history(
-                app_id=app_id,
-                since=since,
-                as_json=as_json,
-                state_dir=state_dir,
-                environ=os.environ,
-                stdout=sys.stdout,
-            ),
-            debug=False,
-        )
-    )
+    _exit(_guarded(lambda: run_history(
+        app_id=app_id, since=since, as_json=as_json, state_dir=state_dir, environ=os.environ,
+        stdout=sys.stdout,
+    ), debug=False))  # fmt: skip
+
+
+@app.command("sandbox")
+def sandbox_command(
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")
+    ] = 0,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            file_okay=False,
+            show_default=False,
+            help="Where uploaded files are stored (default: a new temporary folder).",
+        ),
+    ] = None,
+) -> None:
+    """Run the local sandbox (API, token endpoint and bucket) in the foreground."""
+    from productiv_upload.sandbox_command import run_sandbox
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    _exit(_guarded(lambda: run_sandbox(port, directory, sys.stdout, sys.stderr), debug=False))
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -13,8 +13,9 @@ import glob
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from productiv_upload.errors import UsageError
 from productiv_upload.report import FileResult, Status
@@ -43,19 +44,37 @@ MAX_PROBLEMS_SHOWN = 20
 
 
 def discover(
-    inputs: Iterable[str], *, recursive: bool = False, allow_empty: bool = False
+    inputs: Iterable[str],
+    *,
+    recursive: bool = False,
+    allow_empty: bool = False,
+    literal_paths: Iterable[str] = (),
+    excludes: Sequence[str] = (),
 ) -> Discovery:
-    """Expand `inputs` into regular files, or raise UsageError naming every bad input."""
+    """Expand `inputs` into regular files, or raise UsageError naming every bad input.
+
+    `literal_paths` (from --files-from) are taken as paths, never as patterns; `excludes` leave
+    out the files they match.
+    """
     found = Discovery()
     seen: set[tuple[int, int, str]] = set()
     owner_of_name: dict[str, str] = {}
     problems: list[str] = []
     given_any = False
+    excluded = _exclusion(excludes)
 
-    for given in inputs:
+    def expansions() -> Iterator[Iterator[tuple[str, bool]]]:
+        for given in inputs:
+            yield _expand(given, recursive, allow_empty, found.warnings)
+        for given in literal_paths:
+            yield _literal(given, recursive, found.warnings)
+
+    for expansion in expansions():
         given_any = True
         try:
-            for path, explicit in _expand(given, recursive, allow_empty, found.warnings):
+            for path, explicit in expansion:
+                if excluded(path):
+                    continue
                 try:
                     _add(path, explicit, found, seen, owner_of_name)
                 except UsageError as problem:
@@ -76,6 +95,37 @@ def discover(
             "to make that a success)"
         )
     return found
+
+
+def read_path_list(source: BinaryIO, *, null: bool) -> list[str]:
+    """Paths from --files-from: one per line, or NUL-separated as `find -print0` writes.
+
+    Bytes are decoded the way the OS decodes file names, so any name on disk round-trips.
+    """
+    data = source.read()
+    if null:
+        entries = data.split(b"\0")
+    else:
+        entries = [line.removesuffix(b"\r") for line in data.split(b"\n")]
+    return [os.fsdecode(entry) for entry in entries if entry]
+
+
+def _exclusion(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """A pattern without a slash matches base names; one with a slash, whole paths."""
+    by_name = [re.compile(fnmatch.translate(p)) for p in patterns if os.sep not in p]
+    by_path = [re.compile(fnmatch.translate(p)) for p in patterns if os.sep in p]
+
+    def excluded(path: str) -> bool:
+        name = os.path.basename(path)
+        return any(r.match(name) for r in by_name) or any(r.match(path) for r in by_path)
+
+    return excluded
+
+
+def _literal(given: str, recursive: bool, warnings: list[str]) -> Iterator[tuple[str, bool]]:
+    if not os.path.lexists(given):
+        raise UsageError(f"no such file or directory: {printable(given)}")
+    yield from _expand(given, recursive, False, warnings)
 
 
 def _expand(

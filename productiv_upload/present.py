@@ -6,8 +6,9 @@ Presenters receive the core's events (see `push.PushEvents`), from worker thread
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -23,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from productiv_upload.discover import LocalFile
+from productiv_upload.push import PushEvents, make_batches
 from productiv_upload.report import FileResult, RunReport, Status
 from productiv_upload.text import human_size, printable
 
@@ -243,3 +245,80 @@ class SilentPresenter:
 
     def finish(self, report: RunReport) -> None:
         pass
+
+
+class Presenter(PushEvents, Protocol):
+    def start(self, files: int, total_bytes: int) -> None: ...
+
+    def finish(self, report: RunReport) -> None: ...
+
+
+class TeePresenter:
+    """Shows the same run to several presenters (the screen and a --log-file)."""
+
+    def __init__(self, presenters: Sequence[Presenter]) -> None:
+        self._presenters = presenters
+
+    def start(self, files: int, total_bytes: int) -> None:
+        for presenter in self._presenters:
+            presenter.start(files, total_bytes)
+
+    def file_started(self, file: LocalFile) -> None:
+        for presenter in self._presenters:
+            presenter.file_started(file)
+
+    def bytes_sent(self, file: LocalFile, count: int) -> None:
+        for presenter in self._presenters:
+            presenter.bytes_sent(file, count)
+
+    def file_finished(self, result: FileResult) -> None:
+        for presenter in self._presenters:
+            presenter.file_finished(result)
+
+    def notice(self, message: str) -> None:
+        for presenter in self._presenters:
+            presenter.notice(message)
+
+    def finish(self, report: RunReport) -> None:
+        for presenter in self._presenters:
+            presenter.finish(report)
+
+
+def choose_presenter(
+    stdout: TextIO, stderr: TextIO, *, json_report: bool, quiet: bool, concurrency: int
+) -> Presenter:
+    rows = min(concurrency, 4)
+    if json_report:
+        # stdout belongs to the report; a person watching stderr still gets the live view.
+        if stderr.isatty():
+            return LivePresenter(Console(file=stderr), rows=rows, show_table=False)
+        return SilentPresenter()
+    if quiet:
+        return PlainPresenter(stdout, quiet=True)
+    if stdout.isatty():
+        return LivePresenter(Console(file=stdout), rows=rows)
+    return PlainPresenter(stdout)
+
+
+def dry_run_listing(
+    out: TextIO, api_url: str, report: RunReport, batch_size: int, *, quiet: bool
+) -> None:
+    """What --dry-run prints: the batches that would be asked for, and what would be skipped."""
+    if not quiet:
+        planned = [r for r in report.files if r.status is Status.PLANNED]
+        files = [LocalFile(r.path, r.filename, r.size, 0) for r in planned]
+        batches = make_batches(files, batch_size)
+        out.write(
+            f"would ask {printable(api_url)} for upload URLs for app {printable(report.app_id)}, "
+            f"in {plural(len(batches), 'batch', 'batches')}:\n"
+        )
+        for number, batch in enumerate(batches, 1):
+            out.write(f"batch {number}/{len(batches)}: {plural(len(batch), 'file')}\n")
+            for file in batch:
+                out.write(f"  {printable(file.path)} ({human_size(file.size)})\n")
+        for result in report.files:
+            if result.status is Status.SKIPPED:
+                out.write(f"already uploaded, would skip: {printable(result.path)}\n")
+            elif result.status is Status.FAILED:
+                out.write(f"not sent: {printable(result.path)}: {result.error}\n")
+    out.write(summary_line(report) + "\n")

@@ -11,64 +11,70 @@ import time
 import traceback
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import BinaryIO, TextIO
 
-from rich.console import Console
-
-from productiv_upload.discover import LocalFile, discover
-from productiv_upload.errors import ExitStatus
+from productiv_upload.discover import Discovery, LocalFile, discover, read_path_list
+from productiv_upload.errors import ExitStatus, UsageError
 from productiv_upload.journal import JOURNAL_NAME, Journal, split_already_uploaded
 from productiv_upload.present import (
-    LivePresenter,
     PlainPresenter,
-    SilentPresenter,
+    Presenter,
+    TeePresenter,
+    choose_presenter,
+    dry_run_listing,
     plural,
-    summary_line,
 )
-from productiv_upload.push import Pusher, PushEvents, PushOptions, connect, make_batches
+from productiv_upload.push import Pusher, PushOptions, PushOutcome, connect
 from productiv_upload.report import FileResult, RunReport, Status
 from productiv_upload.settings import Credentials, ServiceSettings, resolve_service
+from productiv_upload.spool import prepare_move_target, settle
 from productiv_upload.state import AppLock, resolve_state_dir
-from productiv_upload.text import human_size, printable
+from productiv_upload.text import printable
 from productiv_upload.urls import is_loopback_host
+
+OLD_FILES_NAMED = 3  # how many too-old files the warning names
 
 
 @dataclass(frozen=True)
 class PushRequest:
     paths: list[str]
     recursive: bool = False
+    files_from: str | None = None
+    null: bool = False
+    excludes: list[str] = field(default_factory=list)
     allow_empty: bool = False
     app_id: str | None = None
     api_url: str | None = None
     token_file: Path | None = None
     token_url: str | None = None
+    profile: str | None = None
     upload_type: str | None = None
     sandbox: bool = False
     concurrency: int = 8
     batch_size: int = 100
     retries: int = 5
     timeout: float = 60.0
-    dry_run: bool = False
-    json_report: bool = False
-    quiet: bool = False
     force: bool = False
-    debug: bool = False
     state_dir: Path | None = None
     wait_lock: float = 0.0
-
-
-class Presenter(PushEvents, Protocol):
-    def start(self, files: int, total_bytes: int) -> None: ...
-
-    def finish(self, report: RunReport) -> None: ...
+    move_to: Path | None = None
+    delete_after: bool = False
+    dry_run: bool = False
+    json_report: bool = False
+    report_path: Path | None = None
+    log_file: Path | None = None
+    quiet: bool = False
+    max_age_hours: float = 12.0
+    debug: bool = False
 
 
 def run_push(
     request: PushRequest,
     *,
     environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
@@ -78,67 +84,47 @@ def run_push(
     stderr = stderr or sys.stderr
     started = time.monotonic()
 
-    found = discover(request.paths, recursive=request.recursive, allow_empty=request.allow_empty)
+    found = _find_files(request, stdin or sys.stdin.buffer)
     for warning in found.warnings:
         stderr.write(f"productiv-upload: warning: {warning}\n")
+    if request.move_to is not None and not request.dry_run:
+        prepare_move_target(request.move_to)
+    _check_writable(request.report_path, "--report")
 
     with contextlib.ExitStack() as stack:
-        if request.sandbox:
-            service, landing = _start_sandbox(stack, request.app_id)
-            # Rehearsals keep their journal beside the sandbox's files, not in the real one.
-            state_dir = request.state_dir or landing / "state"
-        else:
-            landing = None
-            service = resolve_service(
-                app_id=request.app_id,
-                api_url=request.api_url,
-                token_url=request.token_url,
-                token_file=request.token_file,
-                environ=environ,
-                need_credentials=not request.dry_run and bool(found.files),
-            )
-            state_dir = resolve_state_dir(request.state_dir, environ)
+        service, state_dir, landing = _service(request, stack, environ, bool(found.files))
         api_key = service.api_url.rstrip("/")
         journal_path = state_dir / JOURNAL_NAME
-
         if request.dry_run:
             journal = None if request.force else Journal.open_existing(journal_path)
             if journal is not None:
                 stack.enter_context(journal)
             to_send, skipped = _split(found.files, journal, api_key, service.app_id)
-            return _dry_run(request, service, found.files, skipped, found.refused, stdout)
+            report = RunReport(service.app_id, True, _planned(found, skipped))
+            if not request.json_report:
+                dry_run_listing(stdout, service.api_url, report, request.batch_size,
+                                quiet=request.quiet)  # fmt: skip
+            _write_reports(request, report, stdout)
+            _warn_old_files(request, to_send, stderr)
+            return int(ExitStatus.FILES_FAILED if found.refused else ExitStatus.OK)
 
-        outcome = None
+        journal = None
         to_send, skipped = [], []
         if found.files:
             # The lock comes first: two runs must not both decide that a file is still to send.
-            stack.enter_context(
-                AppLock(state_dir, api_key, service.app_id, wait_s=request.wait_lock)
-            )
+            stack.enter_context(AppLock(state_dir, api_key, service.app_id,
+                                        wait_s=request.wait_lock))  # fmt: skip
             journal = stack.enter_context(Journal(journal_path))
-            to_send, skipped = _split(
-                found.files, None if request.force else journal, api_key, service.app_id
-            )
-        presenter = _presenter(request, stdout, stderr)
+            to_send, skipped = _split(found.files, None if request.force else journal, api_key,
+                                      service.app_id)  # fmt: skip
+        presenter = _presenter(request, stack, stdout, stderr)
         presenter.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
         results = {f.filename: _skipped(f) for f in skipped}
         for result in [*results.values(), *found.refused]:
             presenter.file_finished(result)
-        if found.files and to_send:
-            api_host = urllib.parse.urlsplit(service.api_url).hostname
-            options = PushOptions(
-                concurrency=request.concurrency,
-                batch_size=request.batch_size,
-                retries=request.retries,
-                allow_http_storage=is_loopback_host(api_host),
-            )
-            api, storage = connect(
-                service,
-                options,
-                upload_type=request.upload_type,
-                timeout=(min(request.timeout, 10.0), request.timeout),
-            )
-            outcome = Pusher(api, storage, options, presenter, journal).run(to_send)
+        outcome = None
+        if to_send:
+            outcome = _upload(request, service, journal, presenter, to_send)
             results.update((r.filename, r) for r in outcome.results)
         report = RunReport(
             app_id=service.app_id,
@@ -147,8 +133,10 @@ def run_push(
             elapsed_s=time.monotonic() - started,
         )
         presenter.finish(report)
-        if request.json_report:
-            stdout.write(json.dumps(report.to_json()) + "\n")
+        _settle_spool(request, report, found, presenter, stderr)
+        _warn_old_files(request, [f for f in to_send if results[f.filename].status
+                                  is Status.UPLOADED], stderr)  # fmt: skip
+        _write_reports(request, report, stdout)
         if landing is not None and not request.json_report and not request.quiet:
             stdout.write(f"sandbox: uploaded files are in {landing / service.app_id}\n")
 
@@ -160,6 +148,87 @@ def run_push(
     if outcome is not None and outcome.interrupted:
         return int(ExitStatus.INTERRUPTED)
     return int(ExitStatus.FILES_FAILED if report.failed else ExitStatus.OK)
+
+
+def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:
+    literal: list[str] = []
+    if request.files_from == "-":
+        literal = read_path_list(stdin, null=request.null)
+    elif request.files_from is not None:
+        try:
+            with open(request.files_from, "rb") as listing:
+                literal = read_path_list(listing, null=request.null)
+        except OSError as error:
+            raise UsageError(f"cannot read --files-from {printable(request.files_from)}: "
+                             f"{error.strerror}") from None  # fmt: skip
+    elif not request.paths:
+        raise UsageError("no files given: name files, directories or patterns, or --files-from")
+    return discover(request.paths, recursive=request.recursive, allow_empty=request.allow_empty,
+                    literal_paths=literal, excludes=request.excludes)  # fmt: skip
+
+
+def _service(
+    request: PushRequest, stack: contextlib.ExitStack, environ: Mapping[str, str], sends: bool
+) -> tuple[ServiceSettings, Path, Path | None]:
+    """The service to talk to, the state directory, and where a sandbox stores files."""
+    if request.sandbox:
+        from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
+
+        landing = Path(tempfile.mkdtemp(prefix="productiv-sandbox-"))
+        sandbox = stack.enter_context(Sandbox(landing))
+        service = ServiceSettings(
+            api_url=sandbox.api_url,
+            app_id=request.app_id or SANDBOX_APP_ID,
+            token_url=sandbox.token_url,
+            credentials=Credentials(access_token=SANDBOX_TOKEN, source="--sandbox"),
+            sources={
+                "api_url": "--sandbox",
+                "app_id": "--app-id" if request.app_id else "--sandbox",
+            },
+        )
+        # Rehearsals keep their journal beside the sandbox's files, not in the real one.
+        return service, request.state_dir or landing / "state", landing
+    service = resolve_service(
+        app_id=request.app_id, api_url=request.api_url, token_url=request.token_url,
+        token_file=request.token_file, environ=environ, profile=request.profile,
+        need_credentials=sends and not request.dry_run,
+    )  # fmt: skip
+    return service, resolve_state_dir(request.state_dir, environ), None
+
+
+def _upload(
+    request: PushRequest,
+    service: ServiceSettings,
+    journal: Journal | None,
+    presenter: Presenter,
+    files: list[LocalFile],
+) -> PushOutcome:
+    options = PushOptions(
+        concurrency=request.concurrency,
+        batch_size=request.batch_size,
+        retries=request.retries,
+        allow_http_storage=is_loopback_host(urllib.parse.urlsplit(service.api_url).hostname),
+    )
+    timeout = (min(request.timeout, 10.0), request.timeout)
+    api, storage = connect(service, options, upload_type=request.upload_type, timeout=timeout)
+    return Pusher(api, storage, options, presenter, journal).run(files)
+
+
+def _presenter(
+    request: PushRequest, stack: contextlib.ExitStack, stdout: TextIO, stderr: TextIO
+) -> Presenter:
+    presenter = choose_presenter(stdout, stderr, json_report=request.json_report,
+                                 quiet=request.quiet, concurrency=request.concurrency)  # fmt: skip
+    if request.log_file is None:
+        return presenter
+    try:
+        descriptor = os.open(request.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise UsageError(f"cannot open --log-file {printable(str(request.log_file))}: "
+                         f"{error.strerror}") from None  # fmt: skip
+    log = open(descriptor, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+    stack.enter_context(log)  # closed with the run
+    return TeePresenter([presenter, PlainPresenter(log)])
 
 
 def _split(
@@ -174,69 +243,64 @@ def _skipped(file: LocalFile) -> FileResult:
     return FileResult(file.path, file.filename, file.size, Status.SKIPPED)
 
 
-def _start_sandbox(stack: contextlib.ExitStack, app_id: str | None) -> tuple[ServiceSettings, Path]:
-    from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
-
-    landing = Path(tempfile.mkdtemp(prefix="productiv-sandbox-"))
-    sandbox = stack.enter_context(Sandbox(landing))
-    service = ServiceSettings(
-        api_url=sandbox.api_url,
-        app_id=app_id or SANDBOX_APP_ID,
-        token_url=sandbox.token_url,
-        credentials=Credentials(access_token=SANDBOX_TOKEN, source="--sandbox"),
-        sources={"api_url": "--sandbox", "app_id": "command line" if app_id else "--sandbox"},
-    )
-    return service, landing
-
-
-def _presenter(request: PushRequest, stdout: TextIO, stderr: TextIO) -> Presenter:
-    rows = min(request.concurrency, 4)
-    if request.json_report:
-        # stdout belongs to the report; a person watching stderr still gets the live view.
-        if stderr.isatty():
-            return LivePresenter(Console(file=stderr), rows=rows, show_table=False)
-        return SilentPresenter()
-    if request.quiet:
-        return PlainPresenter(stdout, quiet=True)
-    if stdout.isatty():
-        return LivePresenter(Console(file=stdout), rows=rows)
-    return PlainPresenter(stdout)
-
-
-def _dry_run(
-    request: PushRequest,
-    service: ServiceSettings,
-    files: list[LocalFile],
-    skipped: list[LocalFile],
-    refused: list[FileResult],
-    stdout: TextIO,
-) -> int:
+def _planned(found: Discovery, skipped: list[LocalFile]) -> list[FileResult]:
     already = {f.filename for f in skipped}
-    batches = make_batches([f for f in files if f.filename not in already], request.batch_size)
-    report = RunReport(
-        app_id=service.app_id,
-        dry_run=True,
-        files=[_skipped(f) if f.filename in already else _planned(f) for f in files] + refused,
+    return [
+        _skipped(f) if f.filename in already
+        else FileResult(f.path, f.filename, f.size, Status.PLANNED)
+        for f in found.files
+    ] + found.refused  # fmt: skip
+
+
+def _settle_spool(
+    request: PushRequest, report: RunReport, found: Discovery, presenter: Presenter,
+    stderr: TextIO,
+) -> None:  # fmt: skip
+    if request.move_to is None and not request.delete_after:
+        return
+    files = {f.filename: f for f in found.files}
+    settled = settle(report.files, files, move_to=request.move_to, delete=request.delete_after)
+    for reason in settled.kept:
+        stderr.write(f"productiv-upload: warning: not moved or deleted: {reason}\n")
+    verb = f"moved to {request.move_to}" if request.move_to else "deleted"
+    if settled.done and not request.json_report:
+        presenter.notice(f"{plural(settled.done, 'uploaded file')} {verb}")
+
+
+def _warn_old_files(request: PushRequest, files: list[LocalFile], stderr: TextIO) -> None:
+    """Productiv only guarantees aggregating events pushed within 12 hours of happening."""
+    cutoff = time.time() - request.max_age_hours * 3600
+    old = sorted((f for f in files if f.mtime_ns / 1e9 < cutoff), key=lambda f: f.mtime_ns)
+    if not old:
+        return
+    named = ", ".join(printable(f.path) for f in old[:OLD_FILES_NAMED])
+    more = f" and {len(old) - OLD_FILES_NAMED} more" if len(old) > OLD_FILES_NAMED else ""
+    stderr.write(
+        f"productiv-upload: warning: {plural(len(old), 'file')} last modified more than "
+        f"{request.max_age_hours:g} h ago ({named}{more}): Productiv only guarantees "
+        "aggregating events pushed within 12 hours of when they happened\n"
     )
+
+
+def _write_reports(request: PushRequest, report: RunReport, stdout: TextIO) -> None:
+    document = json.dumps(report.to_json())
     if request.json_report:
-        stdout.write(json.dumps(report.to_json()) + "\n")
-    else:
-        if not request.quiet:
-            stdout.write(
-                f"would ask {printable(service.api_url)} for upload URLs for app "
-                f"{printable(service.app_id)}, in {plural(len(batches), 'batch', 'batches')}:\n"
-            )
-            for number, batch in enumerate(batches, 1):
-                stdout.write(f"batch {number}/{len(batches)}: {plural(len(batch), 'file')}\n")
-                for file in batch:
-                    stdout.write(f"  {printable(file.path)} ({human_size(file.size)})\n")
-            for file in skipped:
-                stdout.write(f"already uploaded, would skip: {printable(file.path)}\n")
-            for result in refused:
-                stdout.write(f"not sent: {printable(result.path)}: {result.error}\n")
-        stdout.write(summary_line(report) + "\n")
-    return int(ExitStatus.FILES_FAILED if refused else ExitStatus.OK)
+        stdout.write(document + "\n")
+    if request.report_path is not None:
+        target = request.report_path
+        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            partial.write_text(document + "\n", encoding="utf-8")
+            partial.replace(target)  # readers never see half a report
+        except OSError as error:
+            # Checked before anything was sent; if it fails now, the uploads still stand.
+            sys.stderr.write(f"productiv-upload: warning: cannot write --report "
+                             f"{printable(str(target))}: {error.strerror}\n")  # fmt: skip
 
 
-def _planned(file: LocalFile) -> FileResult:
-    return FileResult(file.path, file.filename, file.size, Status.PLANNED)
+def _check_writable(path: Path | None, option: str) -> None:
+    if path is None:
+        return
+    folder = path.parent
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {printable(str(path))}: cannot write a file there")

@@ -123,6 +123,10 @@ class Sandbox:
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
+    def close(self) -> None:
+        """Release the port after `serve_forever` has returned in this thread."""
+        self._server.server_close()
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -1,7 +1,7 @@
-"""Settings for talking to the service, resolved in one place: flag > environment > default.
+"""Settings for talking to the service, resolved in one place.
 
-Each value remembers where it came from, so `config show` and error messages can say so without
-ever showing a secret.
+Precedence: flag > environment > config file profile > default. Each value remembers where it
+came from, so `config show` and error messages can say so without ever showing a secret.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from productiv_upload.config import Profile, expand_path, load_profile
 from productiv_upload.errors import UsageError
 from productiv_upload.text import printable
 from productiv_upload.urls import check_service_url
@@ -28,6 +29,12 @@ class Credentials:
     client_secret: str | None = field(default=None, repr=False)
     source: str = ""  # where they came from, for messages
 
+    def describe(self) -> str:
+        """For `config show`: what kind of credential, secrets hidden."""
+        if self.access_token is not None:
+            return "access token <hidden>"
+        return f"client credentials: client_id {self.client_id}, client_secret <hidden>"
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -36,6 +43,7 @@ class ServiceSettings:
     token_url: str
     credentials: Credentials | None
     sources: dict[str, str] = field(default_factory=dict)
+    profile: str = "default"
 
 
 def resolve_service(
@@ -45,9 +53,11 @@ def resolve_service(
     token_url: str | None,
     token_file: Path | None,
     environ: Mapping[str, str],
+    profile: str | None = None,
     need_credentials: bool = True,
 ) -> ServiceSettings:
-    """Combine flags (the keyword arguments) with the environment; raise UsageError if unusable."""
+    """Combine flags (the keyword arguments), the environment and the config file's profile."""
+    chosen = load_profile(profile, environ)
     sources: dict[str, str] = {}
 
     def pick(name: str, flag_value: str | None, env_name: str, default: str | None) -> str | None:
@@ -57,12 +67,17 @@ def resolve_service(
         if environ.get(env_name):
             sources[name] = env_name
             return environ[env_name]
+        if name in chosen.values:
+            sources[name] = chosen.label
+            return chosen.values[name]
         sources[name] = "default"
         return default
 
     resolved_app = pick("app_id", app_id, "PRODUCTIV_APP_ID", None)
     if not resolved_app:
-        raise UsageError("no app id: pass --app-id or set PRODUCTIV_APP_ID")
+        raise UsageError(
+            "no app id: pass --app-id, set PRODUCTIV_APP_ID, or put app_id in the config file"
+        )
     check_app_id(resolved_app)
     resolved_api = pick("api_url", api_url, "PRODUCTIV_API_URL", DEFAULT_API_URL)
     resolved_token_url = pick("token_url", token_url, "PRODUCTIV_TOKEN_URL", DEFAULT_TOKEN_URL)
@@ -73,10 +88,12 @@ def resolve_service(
         if problem:
             raise UsageError(f"{problem}: {printable(url)}")
 
-    credentials = _credentials(token_file, environ) if need_credentials else None
+    credentials = _credentials(token_file, environ, chosen) if need_credentials else None
     if credentials is not None:
         sources["credentials"] = credentials.source
-    return ServiceSettings(resolved_api, resolved_app, resolved_token_url, credentials, sources)
+    return ServiceSettings(
+        resolved_api, resolved_app, resolved_token_url, credentials, sources, chosen.name
+    )
 
 
 def check_app_id(app_id: str) -> None:
@@ -88,7 +105,9 @@ def check_app_id(app_id: str) -> None:
         raise UsageError(f"app id {printable(app_id)!r} is not valid; check --app-id")
 
 
-def _credentials(token_file: Path | None, environ: Mapping[str, str]) -> Credentials:
+def _credentials(
+    token_file: Path | None, environ: Mapping[str, str], profile: Profile
+) -> Credentials:
     if token_file is not None:
         return Credentials(
             access_token=read_token_file(token_file),
@@ -110,31 +129,56 @@ def _credentials(token_file: Path | None, environ: Mapping[str, str]) -> Credent
         )
     if client_id or client_secret:
         raise UsageError("set both PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET, not just one")
+    return _profile_credentials(profile)
+
+
+def _profile_credentials(profile: Profile) -> Credentials:
+    values = profile.values
+    if "token_file" in values:
+        path = expand_path(values["token_file"])
+        return Credentials(access_token=read_token_file(path), source=f"{profile.label} token_file")
+    secret = None
+    if "client_secret_file" in values:
+        secret = read_token_file(expand_path(values["client_secret_file"]), what="secret file")
+    elif "client_secret" in values:
+        secret = _clean_secret(values["client_secret"], f"client_secret in {profile.label}")
+    if "client_id" in values and secret is not None:
+        return Credentials(
+            client_id=_clean_secret(values["client_id"], f"client_id in {profile.label}"),
+            client_secret=secret,
+            source=f"{profile.label} client_id and client secret",
+        )
+    if "client_id" in values or secret is not None:
+        raise UsageError(
+            f"{profile.label} in {printable(str(profile.path))} needs both client_id "
+            "and client_secret (or client_secret_file)"
+        )
     raise UsageError(
-        "no credentials: set PRODUCTIV_ACCESS_TOKEN, pass --token-file, or set "
-        "PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET"
+        "no credentials: set PRODUCTIV_ACCESS_TOKEN, pass --token-file, set "
+        "PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET, or add them to a profile in "
+        f"{printable(str(profile.path))}"
     )
 
 
-def read_token_file(path: Path) -> str:
+def read_token_file(path: Path, what: str = "token file") -> str:
     """Read a token from a file only its owner can read; whitespace around it is ignored."""
-    shown = printable(str(path))
+    shown = f"{what} {printable(str(path))}"
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"token file {shown} is not a regular file")
+            raise UsageError(f"{shown} is not a regular file")
         if info.st_mode & 0o044:
             raise UsageError(
-                f"token file {shown} can be read by other users; run: chmod 600 {shown}"
+                f"{shown} can be read by other users; run: chmod 600 {printable(str(path))}"
             )
         if info.st_size > MAX_TOKEN_FILE_BYTES:
-            raise UsageError(f"token file {shown} is too large to hold a token")
+            raise UsageError(f"{shown} is too large to hold a token")
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise UsageError(f"cannot read token file {shown}: {error.strerror}") from None
+        raise UsageError(f"cannot read {shown}: {error.strerror}") from None
     except UnicodeDecodeError:
-        raise UsageError(f"token file {shown} is not UTF-8 text") from None
-    return _clean_secret(text, f"token file {shown}")
+        raise UsageError(f"{shown} is not UTF-8 text") from None
+    return _clean_secret(text, shown)
 
 
 def _clean_secret(value: str, where: str) -> str:

@@ -1,0 +1,116 @@
+"""`productiv-upload check` and `config show`: is the setup right, and where did it come from?"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from productiv_upload.config import CONFIG_ENV, PROFILE_ENV, default_config_path
+from productiv_upload.errors import ExitStatus, UsageError
+from productiv_upload.push import PushOptions, connect
+from productiv_upload.settings import resolve_service
+from productiv_upload.state import resolve_state_dir
+from productiv_upload.text import printable
+from productiv_upload.urls import check_signed_url, display_host, is_loopback_host
+
+PROBE_FILENAME = "productiv-upload-check.json"
+
+
+def run_check(
+    *,
+    app_id: str | None,
+    api_url: str | None,
+    token_file: Path | None,
+    token_url: str | None,
+    profile: str | None,
+    timeout: float,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+) -> int:
+    """Get a token if needed and ask for one upload URL; PUT nothing."""
+    service = resolve_service(
+        app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
+        environ=environ, profile=profile,
+    )  # fmt: skip
+    assert service.credentials is not None
+    stdout.write(
+        f"checking app {printable(service.app_id)} at {printable(service.api_url)} "
+        f"with {service.credentials.source}...\n"
+    )
+    api, _storage = connect(service, PushOptions(retries=1), timeout=(min(timeout, 10), timeout))
+    urls = api.upload_urls([PROBE_FILENAME])  # raises AccessRefused (3) or ApiError (1)
+    signed_url = urls.get(PROBE_FILENAME)
+    if signed_url is None:
+        stdout.write("FAILED: the API answered, but without an upload URL for the probe file\n")
+        return int(ExitStatus.FILES_FAILED)
+    api_host = display_host(service.api_url).rsplit(":", 1)[0].strip("[]")
+    problem = check_signed_url(signed_url, allow_http=is_loopback_host(api_host))
+    if problem is not None:
+        stdout.write(f"FAILED: {problem}\n")
+        return int(ExitStatus.FILES_FAILED)
+    stdout.write(
+        f"OK: the token was accepted and app {printable(service.app_id)} issued an upload URL "
+        f"(storage at {display_host(signed_url)}); nothing was uploaded\n"
+    )
+    return int(ExitStatus.OK)
+
+
+def run_config_show(
+    *,
+    app_id: str | None,
+    api_url: str | None,
+    token_file: Path | None,
+    token_url: str | None,
+    profile: str | None,
+    state_dir: Path | None,
+    as_json: bool,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+) -> int:
+    config_path = Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None
+    config_path = config_path or default_config_path(environ)
+    rows: list[tuple[str, str, str]] = [
+        ("config file", str(config_path) + ("" if config_path.exists() else " (not found)"),
+         CONFIG_ENV if environ.get(CONFIG_ENV) else "default"),
+        ("profile", profile or environ.get(PROFILE_ENV) or "default",
+         "--profile" if profile else PROFILE_ENV if environ.get(PROFILE_ENV) else "default"),
+    ]  # fmt: skip
+    problem = None
+    try:
+        service = resolve_service(
+            app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
+            environ=environ, profile=profile,
+        )  # fmt: skip
+    except UsageError as error:
+        problem = str(error)
+    else:
+        assert service.credentials is not None
+        rows += [
+            ("api_url", service.api_url, service.sources["api_url"]),
+            ("app_id", service.app_id, service.sources["app_id"]),
+            ("token_url", service.token_url, service.sources["token_url"]),
+            ("credentials", service.credentials.describe(), service.credentials.source),
+        ]
+    state = resolve_state_dir(state_dir, environ)
+    state_source = (
+        "--state-dir" if state_dir
+        else "PRODUCTIV_UPLOAD_STATE_DIR" if environ.get("PRODUCTIV_UPLOAD_STATE_DIR")
+        else "default"
+    )  # fmt: skip
+    rows.append(("state_dir", str(state), state_source))
+
+    if as_json:
+        document = {
+            "settings": {name: {"value": value, "source": source} for name, value, source in rows},
+            "problem": problem,
+        }
+        stdout.write(json.dumps(document) + "\n")
+    else:
+        width = max(len(name) for name, _, _ in rows)
+        for name, value, source in rows:
+            stdout.write(f"{name:<{width}}  {printable(value)}  ({printable(source)})\n")
+        if problem:
+            stdout.write(f"problem: {problem}\n")
+    return int(ExitStatus.BAD_INPUT if problem else ExitStatus.OK)

@@ -1,0 +1,93 @@
+"""Options shared by several commands, declared once so their names and help never drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+INPUT = "Input"
+SERVICE = "Service"
+TRANSFER = "Transfer"
+OUTPUT = "Output"
+
+AppId = Annotated[
+    str | None,
+    typer.Option(
+        "--app-id",
+        rich_help_panel=SERVICE,
+        show_default=False,
+        help="Productiv app id (env PRODUCTIV_APP_ID).",
+    ),
+]
+ApiUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        metavar="URL",
+        rich_help_panel=SERVICE,
+        show_default=False,
+        help="API base URL (env PRODUCTIV_API_URL; default https://api.productiv.com).",
+    ),
+]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        rich_help_panel=SERVICE,
+        show_default=False,
+        help="File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE).",
+    ),
+]
+TokenUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--token-url",
+        metavar="URL",
+        rich_help_panel=SERVICE,
+        show_default=False,
+        help="OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL).",
+    ),
+]
+Profile = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        metavar="NAME",
+        rich_help_panel=SERVICE,
+        show_default=False,
+        help="Profile of the config file to use (env PRODUCTIV_PROFILE; default: default).",
+    ),
+]
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        file_okay=False,
+        rich_help_panel=TRANSFER,
+        show_default=False,
+        help="Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default "
+        "~/.local/state/productiv-upload).",
+    ),
+]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        max=3600,
+        metavar="SECONDS",
+        rich_help_panel=TRANSFER,
+        help="Read timeout for every request; the connect timeout is at most 10 s.",
+    ),
+]
+Json = Annotated[
+    bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Write JSON to stdout, only that.")
+]
+Debug = Annotated[
+    bool,
+    typer.Option(
+        "--debug", rich_help_panel=OUTPUT, help="Show a traceback when an error ends the run."
+    ),
+]

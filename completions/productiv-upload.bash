@@ -1,3 +1,4 @@
+
 _productiv_upload_completion() {
     local IFS=$'
 '
@@ -8,3 +9,4 @@ _productiv_upload_completion() {
 }
 
 complete -o default -F _productiv_upload_completion productiv-upload
+

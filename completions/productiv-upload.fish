@@ -1,10 +1,1 @@
-_productiv_upload_completion() {
-    local IFS=$'
-'
-    COMPREPLY=( $( env COMP_WORDS="${COMP_WORDS[*]}" \
-                   COMP_CWORD=$COMP_CWORD \
-                   _PRODUCTIV_UPLOAD_COMPLETE=complete_bash $1 ) )
-    return 0
-}
-
-complete -o default -F _productiv_upload_completion productiv-upload
+complete --command productiv-upload --no-files --arguments "(env _PRODUCTIV_UPLOAD_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) productiv-upload)" --condition "env _PRODUCTIV_UPLOAD_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) productiv-upload"

@@ -1,10 +1,9 @@
+
+#compdef productiv-upload
+
 _productiv_upload_completion() {
-    local IFS=$'
-'
-    COMPREPLY=( $( env COMP_WORDS="${COMP_WORDS[*]}" \
-                   COMP_CWORD=$COMP_CWORD \
-                   _PRODUCTIV_UPLOAD_COMPLETE=complete_bash $1 ) )
-    return 0
+  eval $(env _TYPER_COMPLETE_ARGS="${words[1,$CURRENT]}" _PRODUCTIV_UPLOAD_COMPLETE=complete_zsh productiv-upload)
 }
 
-complete -o default -F _productiv_upload_completion productiv-upload
+compdef _productiv_upload_completion productiv-upload
+

@@ -85,6 +85,7 @@ class Sandbox:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.storage_dir = Path(storage_dir)
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.apps = set(apps)
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []

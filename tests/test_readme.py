@@ -1,0 +1,124 @@
+"""Every command the README shows is run here, against the sandbox, so the docs cannot rot."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
+
+ROOT = Path(__file__).parent.parent
+README = ROOT / "README.md"
+CRON_SCHEDULE = re.compile(r"^([\d*/,-]+\s+){5}")
+# Installing is what CI itself does before running these tests; running pytest from pytest
+# would recurse. Anything else the README shows must run here.
+NOT_RUN = {
+    "pipx install .": "the install CI performs",
+    "pip install .": "the install CI performs",
+    "pip install -e '.[test]' && pytest": "CI's own command",
+}
+
+
+def readme_commands() -> list[str]:
+    """Lines of the README's indented code blocks that invoke something."""
+    commands = []
+    for line in README.read_text().splitlines():
+        if not line.startswith("    "):
+            continue
+        text = line.strip()
+        first = text.split(" ", 1)[0]
+        if first in ("productiv-upload", "pip", "pipx", "find") or (
+            CRON_SCHEDULE.match(text) and ("productiv-upload" in text)
+        ):
+            commands.append(text)
+    return commands
+
+
+def test_the_readme_shows_commands_and_all_are_accounted_for() -> None:
+    commands = readme_commands()
+    assert len(commands) >= 10
+    assert set(NOT_RUN) <= set(commands)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home and a working folder where the README's examples make sense."""
+    home = tmp_path / "home"
+    config = home / ".config" / "productiv-upload"
+    config.mkdir(parents=True)
+    secret = config / "client-secret"
+    secret.write_text("sandbox-secret\n")
+    secret.chmod(0o600)
+    (config / "config.toml").write_text(
+        f'[default]\napi_url = "{sandbox.api_url}"\ntoken_url = "{sandbox.token_url}"\n'
+        f'app_id = "{SANDBOX_APP_ID}"\nclient_id = "sandbox-client"\n'
+        f'client_secret_file = "{secret}"\n'
+    )
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "examples", work / "examples")
+    for folder in (work / "exports", home / "exports"):
+        folder.mkdir(parents=True)
+        for number in range(3):
+            (folder / f"usage-{number}.json").write_text(f'{{"n": {number}}}\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("PRODUCTIV_UPLOAD_STATE_DIR")
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return work
+
+
+@pytest.mark.parametrize("command", [c for c in readme_commands() if c not in NOT_RUN])
+def test_readme_command_runs(command: str, workspace: Path, sandbox: Sandbox) -> None:
+    runnable = CRON_SCHEDULE.sub("", command).replace("myAppId", SANDBOX_APP_ID)
+    if runnable.startswith("productiv-upload sandbox"):
+        run_sandbox_command(runnable, workspace)
+        return
+
+    completed = subprocess.run(
+        ["bash", "-c", runnable], cwd=workspace, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, f"{runnable!r} exited {completed.returncode}:\n{output}"
+    assert "Traceback" not in output
+
+
+def run_sandbox_command(command: str, workspace: Path) -> None:
+    port = re.search(r"--port (\d+)", command)
+    if port and not port_is_free(int(port.group(1))):
+        pytest.fail(f"port {port.group(1)} is busy on this machine; cannot run {command!r}")
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {command}"], cwd=workspace, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    banner = []
+    for line in process.stdout:  # the banner ends with how to stop it
+        banner.append(line)
+        if line.startswith("Stop it with"):
+            break
+    process.send_signal(signal.SIGTERM)
+    _, errors = process.communicate(timeout=10)
+
+    assert banner[0].startswith("Sandbox listening"), "".join(banner) + errors
+    assert any("export PRODUCTIV_API_URL=http://127.0.0.1:" in line for line in banner)
+    assert process.returncode == 0, errors
+    assert (workspace / "sandbox-uploads").is_dir()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -52,7 +52,7 @@ class Scale:
 
 
 FULL = Scale(False, 2000, 2000, 10_000, 10_000, (200 * MIB, 2048 * MIB), 10, 40 * MIB)
-QUICK = Scale(True, 500, 100, 2000, 500, (200 * MIB,), 5, 20 * MIB)
+QUICK = Scale(True, 500, 100, 1000, 300, (200 * MIB,), 5, 20 * MIB)
 
 
 @dataclass
@@ -152,7 +152,8 @@ class Bench:
                 "TERM": "xterm-256color",
             }
             run = measure.run(command, env=env, terminal=terminal)
-            landed = [p for p in landing.iterdir() if not p.name.startswith(".")]
+            found = landing.iterdir() if landing.is_dir() else iter(())
+            landed = [p for p in found if not p.name.startswith(".")]
             landed_bytes = sum(p.stat().st_size for p in landed)
         problem = ""
         if run.returncode != 0:

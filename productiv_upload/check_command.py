@@ -10,6 +10,7 @@ from typing import TextIO
 from productiv_upload.config import CONFIG_ENV, PROFILE_ENV, default_config_path
 from productiv_upload.errors import ExitStatus, UsageError
 from productiv_upload.push import PushOptions, connect
+from productiv_upload.redact import Redactor
 from productiv_upload.settings import resolve_service
 from productiv_upload.state import resolve_state_dir
 from productiv_upload.text import printable
@@ -28,8 +29,10 @@ def run_check(
     timeout: float,
     environ: Mapping[str, str],
     stdout: TextIO,
+    redactor: Redactor | None = None,
 ) -> int:
     """Get a token if needed and ask for one upload URL; PUT nothing."""
+    redactor = redactor or Redactor()
     service = resolve_service(
         app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
         environ=environ, profile=profile,
@@ -39,7 +42,8 @@ def run_check(
         f"checking app {printable(service.app_id)} at {printable(service.api_url)} "
         f"with {service.credentials.source}...\n"
     )
-    api, _storage = connect(service, PushOptions(retries=1), timeout=(min(timeout, 10), timeout))
+    api, _storage = connect(service, PushOptions(retries=1), timeout=(min(timeout, 10), timeout),
+                            on_secret=redactor.add)  # fmt: skip
     urls = api.upload_urls([PROBE_FILENAME])  # raises AccessRefused (3) or ApiError (1)
     signed_url = urls.get(PROBE_FILENAME)
     if signed_url is None:

@@ -19,6 +19,7 @@ import typer
 from productiv_upload import __version__, cli_options
 from productiv_upload.cli_options import INPUT, OUTPUT, TRANSFER
 from productiv_upload.errors import ExitStatus, UploadError
+from productiv_upload.redact import Redactor, redacting
 
 PUSH_HELP = """Upload files to Productiv's Batch Files Upload API.
 
@@ -65,6 +66,7 @@ def _main(
 
 @app.command(help=PUSH_HELP, no_args_is_help=True)
 def push(
+    ctx: typer.Context,
     paths: Annotated[
         list[str] | None, typer.Argument(metavar="[PATH]...", show_default=False)
     ] = None,
@@ -272,11 +274,12 @@ def push(
     )  # fmt: skip
     # cron and systemd stop jobs with SIGTERM: treat it like Ctrl-C, finishing cleanly.
     signal.signal(signal.SIGTERM, _interrupt)
-    _exit(_guarded(lambda: run_push(request), debug))
+    _exit(_guarded(lambda: run_push(request, redactor=_redactor(ctx)), debug))
 
 
 @app.command()
 def check(
+    ctx: typer.Context,
     app_id: cli_options.AppId = None,
     api_url: cli_options.ApiUrl = None,
     token_file: cli_options.TokenFile = None,
@@ -291,6 +294,7 @@ def check(
     _exit(_guarded(lambda: run_check(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
         profile=profile, timeout=timeout, environ=os.environ, stdout=sys.stdout,
+        redactor=_redactor(ctx),
     ), debug))  # fmt: skip
 
 
@@ -362,6 +366,11 @@ def sandbox_command(
     _exit(_guarded(lambda: run_sandbox(port, directory, sys.stdout, sys.stderr), debug=False))
 
 
+def _redactor(ctx: typer.Context) -> Redactor:
+    # main() provides one; typer's test runner calls the app without it.
+    return ctx.obj if isinstance(ctx.obj, Redactor) else Redactor()
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -388,8 +397,16 @@ def _exit(code: int) -> NoReturn:
 
 
 def main() -> None:
+    # Everything the process writes passes through one redactor, seeded with the secrets the
+    # environment holds; commands add those they read from files or fetch.
+    redactor = Redactor()
+    redactor.add(
+        os.environ.get("PRODUCTIV_ACCESS_TOKEN"), os.environ.get("PRODUCTIV_CLIENT_SECRET")
+    )
+    sys.stdout = redacting(sys.stdout, redactor)
+    sys.stderr = redacting(sys.stderr, redactor)
     try:
-        app(prog_name="productiv-upload")
+        app(prog_name="productiv-upload", obj=redactor)
     except SystemExit as exit_:
         if exit_.code == ExitStatus.INTERRUPTED:
             # The summary is out and the journal closed; do not wait for transfers that an

@@ -13,6 +13,7 @@ import glob
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -261,7 +262,9 @@ def _add(
             f"{shown}: the file name is not valid UTF-8, so it cannot be sent "
             "to the service; rename the file"
         ) from None
-    first = owner_of_name.setdefault(filename, path)
+    # Names equal once Unicode-normalised ("é" composed or not) would likely reach the same
+    # record at the service; treat them as the collision they probably are.
+    first = owner_of_name.setdefault(unicodedata.normalize("NFC", filename), path)
     if first != path:
         raise UsageError(
             f"two files would be uploaded as {printable(filename)}: {printable(first)} "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import collections
 import threading
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -348,8 +348,12 @@ def connect(
     *,
     upload_type: str | None = None,
     timeout: tuple[float, float] | None = None,
+    on_secret: Callable[[str], None] | None = None,
 ) -> tuple[ProductivApi, requests.Session]:
-    """Build the API client (bearer token, throttling retries) and the storage session (none)."""
+    """Build the API client (bearer token, throttling retries) and the storage session (none).
+
+    `on_secret` hears of every secret in play (configured or fetched), to keep it out of output.
+    """
     api_session = make_session(pool_size=2, retry=api_retry(options.retries), timeout=timeout)
     credentials = service.credentials
     if credentials is None:
@@ -361,8 +365,12 @@ def connect(
         assert credentials.client_id is not None
         assert credentials.client_secret is not None
         tokens = ClientCredentials(
-            service.token_url, credentials.client_id, credentials.client_secret, api_session
-        )
+            service.token_url, credentials.client_id, credentials.client_secret, api_session,
+            on_token=on_secret,
+        )  # fmt: skip
+    if on_secret is not None:
+        for secret in tokens.secrets():
+            on_secret(secret)
     api = ProductivApi(
         service.api_url, service.app_id, tokens, api_session, upload_type=upload_type
     )

@@ -27,6 +27,7 @@ from productiv_upload.present import (
     plural,
 )
 from productiv_upload.push import Pusher, PushOptions, PushOutcome, connect
+from productiv_upload.redact import Redactor, redacting
 from productiv_upload.report import FileResult, RunReport, Status
 from productiv_upload.settings import Credentials, ServiceSettings, resolve_service
 from productiv_upload.spool import prepare_move_target, settle
@@ -77,8 +78,10 @@ def run_push(
     stdin: BinaryIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    redactor: Redactor | None = None,
 ) -> int:
     """Everything `push` does after option parsing; returns the exit code."""
+    redactor = redactor or Redactor()
     environ = os.environ if environ is None else environ
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -104,7 +107,7 @@ def run_push(
             if not request.json_report:
                 dry_run_listing(stdout, service.api_url, report, request.batch_size,
                                 quiet=request.quiet)  # fmt: skip
-            _write_reports(request, report, stdout)
+            _write_reports(request, report, stdout, redactor)
             _warn_old_files(request, to_send, stderr)
             return int(ExitStatus.FILES_FAILED if found.refused else ExitStatus.OK)
 
@@ -117,14 +120,14 @@ def run_push(
             journal = stack.enter_context(Journal(journal_path))
             to_send, skipped = _split(found.files, None if request.force else journal, api_key,
                                       service.app_id)  # fmt: skip
-        presenter = _presenter(request, stack, stdout, stderr)
+        presenter = _presenter(request, stack, stdout, stderr, redactor)
         presenter.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
         results = {f.filename: _skipped(f) for f in skipped}
         for result in [*results.values(), *found.refused]:
             presenter.file_finished(result)
         outcome = None
         if to_send:
-            outcome = _upload(request, service, journal, presenter, to_send)
+            outcome = _upload(request, service, journal, presenter, to_send, redactor)
             results.update((r.filename, r) for r in outcome.results)
         report = RunReport(
             app_id=service.app_id,
@@ -136,7 +139,7 @@ def run_push(
         _settle_spool(request, report, found, presenter, stderr)
         _warn_old_files(request, [f for f in to_send if results[f.filename].status
                                   is Status.UPLOADED], stderr)  # fmt: skip
-        _write_reports(request, report, stdout)
+        _write_reports(request, report, stdout, redactor)
         if landing is not None and not request.json_report and not request.quiet:
             stdout.write(f"sandbox: uploaded files are in {landing / service.app_id}\n")
 
@@ -202,6 +205,7 @@ def _upload(
     journal: Journal | None,
     presenter: Presenter,
     files: list[LocalFile],
+    redactor: Redactor,
 ) -> PushOutcome:
     options = PushOptions(
         concurrency=request.concurrency,
@@ -210,13 +214,15 @@ def _upload(
         allow_http_storage=is_loopback_host(urllib.parse.urlsplit(service.api_url).hostname),
     )
     timeout = (min(request.timeout, 10.0), request.timeout)
-    api, storage = connect(service, options, upload_type=request.upload_type, timeout=timeout)
+    api, storage = connect(service, options, upload_type=request.upload_type, timeout=timeout,
+                           on_secret=redactor.add)  # fmt: skip
     return Pusher(api, storage, options, presenter, journal).run(files)
 
 
 def _presenter(
-    request: PushRequest, stack: contextlib.ExitStack, stdout: TextIO, stderr: TextIO
-) -> Presenter:
+    request: PushRequest, stack: contextlib.ExitStack, stdout: TextIO, stderr: TextIO,
+    redactor: Redactor,
+) -> Presenter:  # fmt: skip
     presenter = choose_presenter(stdout, stderr, json_report=request.json_report,
                                  quiet=request.quiet, concurrency=request.concurrency)  # fmt: skip
     if request.log_file is None:
@@ -228,7 +234,7 @@ def _presenter(
                          f"{error.strerror}") from None  # fmt: skip
     log = open(descriptor, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
     stack.enter_context(log)  # closed with the run
-    return TeePresenter([presenter, PlainPresenter(log)])
+    return TeePresenter([presenter, PlainPresenter(redacting(log, redactor))])
 
 
 def _split(
@@ -282,8 +288,10 @@ def _warn_old_files(request: PushRequest, files: list[LocalFile], stderr: TextIO
     )
 
 
-def _write_reports(request: PushRequest, report: RunReport, stdout: TextIO) -> None:
-    document = json.dumps(report.to_json())
+def _write_reports(
+    request: PushRequest, report: RunReport, stdout: TextIO, redactor: Redactor
+) -> None:
+    document = redactor(json.dumps(report.to_json()))
     if request.json_report:
         stdout.write(document + "\n")
     if request.report_path is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TextIO, cast
 
 # Query parameters of signed S3 URLs that grant access (both signature versions).
 SECRET_QUERY_PARAMS = (
@@ -27,3 +28,52 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
             text = text.replace(secret, REDACTED)
     text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+class Redactor:
+    """`redact` with the run's own secrets (token, client secret) remembered as they appear."""
+
+    def __init__(self) -> None:
+        self._secrets: list[str] = []
+
+    def add(self, *secrets: str | None) -> None:
+        for secret in secrets:
+            # Very short values would mask ordinary words; real tokens and secrets are long.
+            if secret and len(secret) >= 6 and secret not in self._secrets:
+                self._secrets.append(secret)
+
+    def __call__(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+
+class RedactingWriter:
+    """A text stream that redacts everything written through it: the last stop before output."""
+
+    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
+        self._stream = stream
+        self._redactor = redactor
+        self.encoding: str = getattr(stream, "encoding", "utf-8")  # rich asks for it
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redactor(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+
+def redacting(stream: TextIO, redactor: Redactor) -> TextIO:
+    return cast(TextIO, RedactingWriter(stream, redactor))

@@ -70,6 +70,9 @@ class Faults:
     stall_puts_s: float = 0.0  # PUTs wait this long, body read, before answering
     rate_limit_rps: int | None = None  # API requests past this many per second get 429
     short_answers: int = 0  # this many PUTs are stored, then answered with a truncated body
+    api_redirect_to: str | None = None  # the API answers 302 to this URL
+    api_body: bytes | None = None  # the API answers 200 with these bytes instead of a URL map
+    signed_url_override: str | None = None  # handed out instead of every signed URL
 
 
 class Sandbox:

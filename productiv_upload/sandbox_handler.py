@@ -154,6 +154,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type") != "application/json":
             self._api_error(400, "content-type must be application/json")
             return
+        faults = self.sandbox.faults
+        if faults.api_redirect_to is not None:
+            self._answer("api", 302, headers={"Location": faults.api_redirect_to})
+            return
+        if faults.api_body is not None:
+            self._answer("api", 200, faults.api_body, content_type="application/json")
+            return
         injected = self.sandbox.next_api_error()
         if injected is not None:
             status, retry_after = injected
@@ -173,7 +180,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._api_error(400, f"At most {MAX_FILENAMES} filenames per request")
             return
         urls = {
-            name: self.sandbox.signed_url(app_id, name)
+            name: faults.signed_url_override or self.sandbox.signed_url(app_id, name)
             for name in filenames
             if name not in self.sandbox.faults.omit_filenames
         }

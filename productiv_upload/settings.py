@@ -15,7 +15,7 @@ from pathlib import Path
 from productiv_upload.config import Profile, expand_path, load_profile
 from productiv_upload.errors import UsageError
 from productiv_upload.text import printable
-from productiv_upload.urls import check_service_url
+from productiv_upload.urls import check_service_url, display_url
 
 DEFAULT_API_URL = "https://api.productiv.com"
 DEFAULT_TOKEN_URL = "https://login.api.productiv.com/oauth2/token"  # noqa: S105 (a URL)
@@ -86,7 +86,7 @@ def resolve_service(
     for what, url in (("--api-url", resolved_api), ("--token-url", resolved_token_url)):
         problem = check_service_url(url, what)
         if problem:
-            raise UsageError(f"{problem}: {printable(url)}")
+            raise UsageError(f"{problem}: {printable(display_url(url))}")
 
     credentials = _credentials(token_file, environ, chosen) if need_credentials else None
     if credentials is not None:

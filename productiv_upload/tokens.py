@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import requests
@@ -58,8 +59,15 @@ class ClientCredentials:
     """Fetches tokens from the token URL and renews them shortly before they expire."""
 
     def __init__(
-        self, token_url: str, client_id: str, client_secret: str, session: requests.Session
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        session: requests.Session,
+        *,
+        on_token: Callable[[str], None] | None = None,
     ) -> None:
+        self._on_token = on_token
         self._token_url = token_url
         self._client_id = client_id
         self._client_secret = client_secret
@@ -125,6 +133,8 @@ class ClientCredentials:
         expires_in = payload.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 3600.0
         self._token = token
+        if self._on_token is not None:
+            self._on_token(token)
         self._renew_at = time.monotonic() + max(lifetime - RENEW_BEFORE_EXPIRY_S, lifetime / 2)
 
 

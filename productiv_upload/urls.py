@@ -28,6 +28,8 @@ def check_service_url(url: str, what: str) -> str | None:
         return f"{what} is not a valid URL"
     if parts.scheme not in ("http", "https") or not host:
         return f"{what} must be an https:// URL with a host"
+    if parts.username or parts.password:
+        return f"{what} must not carry a user name or password; use the credential settings"
     if parts.scheme == "http" and not is_loopback_host(host):
         return f"{what} must use https:// (http:// is only allowed for loopback hosts)"
     return None
@@ -67,8 +69,25 @@ def signed_url_has_expired(url: str, *, now: float | None = None) -> bool:
     return expiry is not None and expiry <= (time.time() if now is None else now)
 
 
-def display_host(url: str) -> str:
+def display_url(url: str) -> str:
+    """A URL fit for messages: no user name, password, query or fragment."""
     try:
-        return urllib.parse.urlsplit(url).netloc or url
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "an invalid URL"
+    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else "an invalid URL"
+
+
+def display_host(url: str) -> str:
+    """host[:port] of a URL for messages; never its user info, path or query."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "an invalid URL"
+    if not host:
+        return "no host"
+    return f"[{host}]{port}" if ":" in host else f"{host}{port}"

@@ -74,6 +74,5 @@ class RedactingWriter:
         return self._stream.fileno()
 
 
-
 def redacting(stream: TextIO, redactor: Redactor) -> TextIO:
     return cast(TextIO, RedactingWriter(stream, redactor))

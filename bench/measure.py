@@ -1,16 +1,20 @@
 """Run one command and measure its wall time and the peak RSS of its whole process tree.
 
 Peak RSS is the larger of two measurements:
-  * the sum of VmRSS over the process and all its descendants, polled from /proc every 20 ms
-    (catches trees such as `xargs -P 16 curl`, where many processes are alive at once);
-  * ru_maxrss from wait4(), the largest single process of the tree, exact even for processes
-    that lived shorter than the polling interval.
+  * `/usr/bin/time -f %M` around the command: ru_maxrss from wait4, i.e. the peak of the largest
+    single process of the tree, exact even for processes too short-lived to be polled. (Read in
+    the bench process itself it would be wrong: a child forked from a big parent inherits the
+    parent's RSS as its starting high-water mark. GNU time's own is about 2 MiB.)
+  * the sum of VmRSS over the command and all its descendants, polled from /proc every 10 ms:
+    this catches trees such as `xargs -P 16 curl`, where many processes are alive at once.
+Without GNU time (not Linux) only the polled sum is reported.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import pty
 import signal
@@ -24,8 +28,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-POLL_S = 0.02
+POLL_S = 0.01
+GNU_TIME = "/usr/bin/time"
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+@functools.cache
+def _has_gnu_time() -> bool:
+    try:
+        found = subprocess.run([GNU_TIME, "--version"], capture_output=True, check=False)  # noqa: S603
+    except OSError:
+        return False
+    return b"GNU" in found.stdout + found.stderr
 
 
 @dataclass(frozen=True)
@@ -47,9 +61,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_kb(root: int) -> int:
+def tree_rss_kb(root: int, *, count_root: bool = True) -> int:
     """The summed resident set of `root` and every descendant alive right now, in KiB."""
-    total, queue = 0, [root]
+    total, queue = 0, [root] if count_root else _children(root)
     while queue:
         pid = queue.pop()
         with contextlib.suppress(OSError, ValueError, IndexError):
@@ -83,25 +97,39 @@ def run(
     while the command runs).
     """
     argv = [str(part) for part in command]
-    if not terminal:
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            wall, peak_mb, code = _measure(
-                argv, env, subprocess.DEVNULL, out.fileno(), err.fileno(), timeout_s
-            )
-            out.seek(0)
-            err.seek(0)
-            return Measured(wall, peak_mb, code, _text(out.read()), _text(err.read()))
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    screen = bytearray()
-    reader = threading.Thread(target=_drain, args=(master, screen), daemon=True)
-    reader.start()
-    try:
-        wall, peak_mb, code = _measure(argv, env, slave, slave, slave, timeout_s, close_fd=slave)
-    finally:
-        reader.join(5)
-        os.close(master)
-    return Measured(wall, peak_mb, code, _text(bytes(screen)), "")
+    with tempfile.NamedTemporaryFile() as peak:
+        wrapped = _has_gnu_time()
+        if wrapped:
+            argv = [GNU_TIME, "-f", "%M", "-o", peak.name, *argv]
+        if terminal:
+            master, slave = pty.openpty()
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+            screen = bytearray()
+            reader = threading.Thread(target=_drain, args=(master, screen), daemon=True)
+            reader.start()
+            try:
+                wall, tree_kb, code = _measure(
+                    argv, env, (slave, slave, slave), timeout_s, wrapped, slave
+                )
+            finally:
+                reader.join(5)
+                os.close(master)
+            output, errors = bytes(screen), b""
+        else:
+            with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+                stdio = (subprocess.DEVNULL, out.fileno(), err.fileno())
+                wall, tree_kb, code = _measure(argv, env, stdio, timeout_s, wrapped)
+                out.seek(0)
+                err.seek(0)
+                output, errors = out.read(), err.read()
+        largest_kb = _last_int(Path(peak.name).read_text())
+    return Measured(wall, max(tree_kb, largest_kb) / 1024, code, _text(output), _text(errors))
+
+
+def _last_int(text: str) -> int:
+    """GNU time's %M: the last line (earlier ones may say how the command ended)."""
+    lines = text.split()
+    return int(lines[-1]) if lines and lines[-1].isdigit() else 0
 
 
 def _text(data: bytes) -> str:
@@ -111,39 +139,40 @@ def _text(data: bytes) -> str:
 def _measure(
     argv: list[str],
     env: Mapping[str, str],
-    stdin: int,
-    stdout: int,
-    stderr: int,
+    stdio: tuple[int, int, int],
     timeout_s: float,
-    *,
-    close_fd: int | None = None,
-) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MiB, exit code) of one run."""
+    wrapped: bool,
+    close_after_start: int | None = None,
+) -> tuple[float, int, int]:
+    """(wall seconds, peak summed RSS of the tree in KiB, exit code) of one run.
+
+    When `wrapped`, the root is GNU time, whose own RSS is not counted.
+    """
+    stdin, stdout, stderr = stdio
     started = time.perf_counter()
     process = subprocess.Popen(  # noqa: S603 (our own benchmark commands)
         argv, env=dict(env), stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True
     )
-    if close_fd is not None:
-        os.close(close_fd)  # the pseudo-terminal reader sees EOF once the child side closes
+    if close_after_start is not None:
+        os.close(close_after_start)  # the pty reader sees EOF once the child side is closed
     peak_kb = 0
     done = threading.Event()
 
     def poll() -> None:
         nonlocal peak_kb
-        while not done.wait(POLL_S):
-            peak_kb = max(peak_kb, tree_rss_kb(process.pid))
+        while True:
+            peak_kb = max(peak_kb, tree_rss_kb(process.pid, count_root=not wrapped))
+            if done.wait(POLL_S):
+                return
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    killer = threading.Timer(timeout_s, os.killpg, (process.pid, signal.SIGKILL))
-    killer.start()
     try:
-        # wait4, not Popen.wait: it also gives the rusage of the child and its reaped children.
-        _, status, usage = os.wait4(process.pid, 0)
-    finally:
-        killer.cancel()
-        done.set()
+        code = process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        code = process.wait()
     wall = time.perf_counter() - started
+    done.set()
     poller.join()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return wall, max(peak_kb, usage.ru_maxrss) / 1024, process.returncode
+    return wall, peak_kb, code

@@ -141,7 +141,7 @@ def _url_map(body: bytes) -> dict[str, str]:
     """The 200 answer must be a JSON object mapping file names to URLs, and nothing else."""
     try:
         payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: hostile, not JSON
         raise ApiError(
             "the API answered 200 with something that is not JSON; is --api-url "
             "right (a proxy's page, perhaps)?"
@@ -158,10 +158,10 @@ def _service_message(body: bytes) -> str:
     text = body.decode("utf-8", "replace")
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        return printable(payload["message"], 200)
+        return printable(payload["message"], 200) or "no message"
     if text.lstrip().startswith("<"):
         return "an HTML error page, not the service's own answer (a proxy?)"
     return printable(text.strip(), 200) or "no message"

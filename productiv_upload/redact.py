@@ -23,11 +23,37 @@ REDACTED = "REDACTED"
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Return `text` with signed-URL signatures, bearer tokens and the given secrets masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
+    text = _mask_secrets(text, [secret for secret in secrets if secret])
     text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def _mask_secrets(text: str, secrets: list[str]) -> str:
+    """Mask every (possibly overlapping) occurrence of each secret.
+
+    If the mask itself would re-form a secret with its neighbours (a secret sharing letters with
+    "REDACTED"), the whole text is withheld rather than risk showing it.
+    """
+    spans: list[tuple[int, int]] = []
+    for secret in secrets:
+        start = text.find(secret)
+        while start != -1:
+            spans.append((start, start + len(secret)))
+            start = text.find(secret, start + 1)
+    if not spans:
+        return text
+    pieces, position = [], 0
+    for start, end in sorted(spans):
+        if start > position:
+            pieces += [text[position:start], REDACTED]
+        elif not pieces:
+            pieces.append(REDACTED)
+        position = max(position, end)
+    masked = "".join(pieces) + text[position:]
+    for candidate in (masked, f"<{REDACTED}>", "<hidden>"):
+        if not any(secret in candidate for secret in secrets):
+            return candidate
+    return ""
 
 
 class Redactor:

@@ -20,7 +20,9 @@ def printable(text: str, limit: int = 300) -> str:
         else:
             out.append(char)
     shown = "".join(out)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    if len(shown) <= limit:
+        return shown
+    return shown[: limit - 1] + "…" if limit > 0 else ""
 
 
 def human_size(size: float) -> str:

@@ -38,6 +38,7 @@ PYTHON = sys.executable
 TOOL = str(Path(PYTHON).parent / "productiv-upload")
 KIB, MIB = 1024, 1024 * 1024
 LATENCY_S = 0.020  # scenario 1
+FLOOR_NOTE = "its PUT phase only; URLs fetched first, untimed"
 RATE_LIMIT_MIB_S = 10  # scenario 5: `--limit-rate 10M`, read as MiB/s like curl's option
 
 
@@ -191,11 +192,12 @@ class Bench:
         total: int,
         reference_s: float | None,
         ratio_to: str,
+        note: str = "",
     ) -> Row:
         """A row for a many-files run; a run over `sent` < `total` files is extrapolated."""
         wall = outcome.run.wall_s * total / sent
         row = Row(scenario, runner, work, wall, total / wall, "files/s", outcome.run.peak_rss_mb)
-        row.ratio_to = ratio_to
+        row.ratio_to, row.note = ratio_to, note
         if sent < total:
             row.extrapolated_from = sent
             row.note = f"EXTRAPOLATED from {sent} of {total} files ({outcome.run.wall_s:.2f} s)"
@@ -206,75 +208,91 @@ class Bench:
         log(f"  {runner}: {wall:.2f} s")
         return row
 
+    def floor(self, folder: Path, files: int, size: int, jobs: int, latency_s: float) -> Outcome:
+        """Run the http.client floor; its time is its own PUT phase, not its process's."""
+        command = [PYTHON, PEERS / "httpclient_floor.py", folder, str(jobs)]
+        outcome = self.upload(command, files=files, total_bytes=files * size, latency_s=latency_s)
+        if not outcome.ok:
+            return outcome
+        put_s = json.loads(outcome.run.output)["put_s"]
+        return Outcome(dataclasses.replace(outcome.run, wall_s=put_s), "")
+
     # --- the scenarios ---
 
     def small_files_with_latency(self) -> list[Row]:
         n, size, jobs = self.scale.s1_files, 4 * KIB, 16
         k = self.scale.s1_sequential_files
-        scenario = "1 small files, 20 ms latency"
+        scenario, work = "1 small files, 20 ms latency", f"{n} x 4 KiB"
         folder = self.make_files("s1", n, size)
         bound = n / jobs * LATENCY_S + math.ceil(n / 100) * LATENCY_S
-        log(f"scenario 1: {n} x 4 KiB, bound {bound:.2f} s")
+        log(f"scenario 1: {work}, bound {bound:.2f} s")
         runs: list[tuple[str, list[str | Path], int]] = [
             (f"productiv-upload -j {jobs}", [TOOL, "push", "-j", str(jobs), "-r", folder], n),
             (f"xargs -P {jobs} curl", [PEERS / "curl_xargs.sh", folder, str(jobs)], n),
-            (
-                f"http.client floor, {jobs} threads",
-                [PYTHON, PEERS / "httpclient_floor.py", folder, str(jobs)],
-                n,
-            ),
             ("sequential curl loop", [PEERS / "curl_seq.sh", folder, str(k)], k),
             ("sequential requests", [PYTHON, PEERS / "requests_seq.py", folder, str(k)], k),
         ]
+        to_bound = f"bound {bound:.2f} s"
         rows = []
         for runner, command, sent in runs:
             outcome = self.upload(command, files=sent, total_bytes=sent * size, latency_s=LATENCY_S)
-            if "floor" in runner and outcome.ok:
-                outcome = floor_phase(outcome)
             rows.append(
                 self.files_row(
                     scenario,
                     runner,
-                    f"{n} x 4 KiB",
+                    work,
                     outcome,
                     sent=sent,
                     total=n,
                     reference_s=bound,
-                    ratio_to=f"bound {bound:.2f} s",
+                    ratio_to=to_bound,
                 )
             )
+        floor = self.floor(folder, n, size, jobs, LATENCY_S)
+        rows.append(
+            self.files_row(
+                scenario,
+                f"http.client floor, {jobs} threads",
+                work,
+                floor,
+                sent=n,
+                total=n,
+                reference_s=bound,
+                ratio_to=to_bound,
+                note=FLOOR_NOTE,
+            )
+        )
         shutil.rmtree(folder)
         return rows
 
     def small_files_no_latency(self) -> list[Row]:
         n, size, jobs = self.scale.s2_files, KIB, 8
         k = self.scale.s2_sequential_files
-        scenario = "2 small files, no latency"
-        work = f"{n} x 1 KiB"
+        scenario, work = "2 small files, no latency", f"{n} x 1 KiB"
         folder, double = self.make_files("s2", n, size), self.make_files("s2x2", 2 * n, size)
-        log(f"scenario 2: {n} x 1 KiB")
-
-        floor = self.upload(
-            [PYTHON, PEERS / "httpclient_floor.py", folder, str(jobs)],
-            files=n,
-            total_bytes=n * size,
-        )
-        floor_s = json.loads(floor.run.output)["put_s"] if floor.ok else None
-        floor_row = Row(scenario, f"http.client floor, {jobs} threads", work, floor_s)
-        floor_row.peak_rss_mb = floor.run.peak_rss_mb
-        if floor_s is None:
-            floor_row.failed, floor_row.note = True, f"FAILED {floor.problem}"
-        else:
-            floor_row.rate, floor_row.rate_unit = n / floor_s, "files/s"
-            floor_row.ratio, floor_row.ratio_to = 1.0, "itself"
-            floor_row.note = f"PUTs only, URLs fetched untimed (process: {floor.run.wall_s:.2f} s)"
-            log(f"  floor: {floor_s:.2f} s")
-        rows = [floor_row]
-
-        tool = [TOOL, "push", "-j", str(jobs), "-r"]
+        log(f"scenario 2: {work}")
+        floor = self.floor(folder, n, size, jobs, 0.0)
+        floor_s = floor.run.wall_s if floor.ok else None
         to_floor = f"floor {floor_s:.2f} s" if floor_s else "floor (failed)"
+        tool = [TOOL, "push", "-j", str(jobs), "-r"]
         plain = self.upload([*tool, folder], files=n, total_bytes=n * size)
-        rows.append(
+        live = self.upload([*tool, folder], files=n, total_bytes=n * size, terminal=True)
+        twice = self.upload([*tool, double], files=2 * n, total_bytes=2 * n * size)
+        sequential = self.upload(
+            [PYTHON, PEERS / "requests_seq.py", folder, str(k)], files=k, total_bytes=k * size
+        )
+        rows = [
+            self.files_row(
+                scenario,
+                f"http.client floor, {jobs} threads",
+                work,
+                floor,
+                sent=n,
+                total=n,
+                reference_s=floor_s,
+                ratio_to="itself",
+                note=FLOOR_NOTE,
+            ),
             self.files_row(
                 scenario,
                 f"productiv-upload -j {jobs}, plain",
@@ -284,23 +302,18 @@ class Bench:
                 total=n,
                 reference_s=floor_s,
                 ratio_to=to_floor,
-            )
-        )
-        live = self.upload([*tool, folder], files=n, total_bytes=n * size, terminal=True)
-        live_row = self.files_row(
-            scenario,
-            f"productiv-upload -j {jobs}, live (pty)",
-            work,
-            live,
-            sent=n,
-            total=n,
-            reference_s=floor_s,
-            ratio_to=to_floor,
-        )
-        live_row.note = live_row.note or f"{len(live.run.output) // KIB} KiB written to the pty"
-        rows.append(live_row)
-        twice = self.upload([*tool, double], files=2 * n, total_bytes=2 * n * size)
-        rows.append(
+            ),
+            self.files_row(
+                scenario,
+                f"productiv-upload -j {jobs}, live (pty)",
+                work,
+                live,
+                sent=n,
+                total=n,
+                reference_s=floor_s,
+                ratio_to=to_floor,
+                note=f"{len(live.run.output) // KIB} KiB written to the terminal",
+            ),
             self.files_row(
                 scenario,
                 f"productiv-upload -j {jobs}, plain",
@@ -310,12 +323,7 @@ class Bench:
                 total=2 * n,
                 reference_s=plain.run.wall_s if plain.ok else None,
                 ratio_to=f"tool on {n} files (bar <= 2.0)",
-            )
-        )
-        sequential = self.upload(
-            [PYTHON, PEERS / "requests_seq.py", folder, str(k)], files=k, total_bytes=k * size
-        )
-        rows.append(
+            ),
             self.files_row(
                 scenario,
                 "sequential requests",
@@ -325,8 +333,8 @@ class Bench:
                 total=n,
                 reference_s=floor_s,
                 ratio_to=to_floor,
-            )
-        )
+            ),
+        ]
         shutil.rmtree(folder)
         shutil.rmtree(double)
         return rows
@@ -417,12 +425,6 @@ class Bench:
             f"rate from the report's elapsed_s; {'met' if abs(row.ratio - 1) <= 0.1 else 'MISSED'}"
         )
         return [row]
-
-
-def floor_phase(outcome: Outcome) -> Outcome:
-    """The floor's own PUT-phase time in place of its process's wall time."""
-    put_s = json.loads(outcome.run.output)["put_s"]
-    return Outcome(dataclasses.replace(outcome.run, wall_s=put_s), outcome.problem)
 
 
 def last_line(text: str) -> str:

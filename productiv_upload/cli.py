@@ -183,6 +183,16 @@ def push(
             help="Wait this long for another push to the same app (default: exit 4).",
         ),
     ] = 0.0,
+    limit_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--limit-rate",
+            metavar="RATE",
+            rich_help_panel=TRANSFER,
+            show_default=False,
+            help="Total bandwidth cap across all transfers: 10M is 10 MB/s, 500k, 8Mi.",
+        ),
+    ] = None,
     move_to: Annotated[
         Path | None,
         typer.Option(
@@ -263,12 +273,18 @@ def push(
 
     if move_to is not None and delete_after:
         _fail("choose --move-to or --delete-after, not both", ExitStatus.BAD_INPUT)
+    from productiv_upload.throttle import parse_rate
+
+    try:
+        rate = parse_rate(limit_rate) if limit_rate is not None else None
+    except ValueError as error:
+        _fail(f"--limit-rate: {error}", ExitStatus.BAD_INPUT)
     request = PushRequest(
         paths=paths or [], recursive=recursive, files_from=files_from, null=null,
         excludes=exclude or [], allow_empty=allow_empty, app_id=app_id, api_url=api_url,
         token_file=token_file, token_url=token_url, profile=profile, upload_type=upload_type,
         sandbox=sandbox, concurrency=concurrency, batch_size=batch_size, retries=retries,
-        timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock,
+        timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock, limit_rate=rate,
         move_to=move_to, delete_after=delete_after, dry_run=dry_run, json_report=json_report,
         report_path=report, log_file=log_file, quiet=quiet, max_age_hours=max_age, debug=debug,
     )  # fmt: skip

@@ -25,6 +25,7 @@ from productiv_upload.report import FileResult, Status
 from productiv_upload.retry import backoff_delay
 from productiv_upload.settings import ServiceSettings
 from productiv_upload.text import printable
+from productiv_upload.throttle import ByteRate
 from productiv_upload.tokens import ClientCredentials, StaticToken, TokenSource
 from productiv_upload.transfer import PutOutcome, put_file
 from productiv_upload.urls import check_signed_url, signed_url_has_expired
@@ -73,6 +74,7 @@ class PushOptions:
     # Plain-http signed URLs are accepted only when the API itself is on loopback (the sandbox).
     allow_http_storage: bool = False
     grace_s: float = GRACE_S
+    limit_rate: float | None = None  # bytes per second, across all transfers
 
 
 @dataclass
@@ -134,6 +136,7 @@ class Pusher:
         self._options = options
         self._events = events or NullEvents()
         self._cancel = threading.Event()
+        self._throttle = ByteRate(options.limit_rate) if options.limit_rate else None
 
     def run(self, files: Sequence[LocalFile]) -> PushOutcome:
         state = _Run(make_batches(files, self._options.batch_size))
@@ -286,7 +289,9 @@ class Pusher:
                 sent += count
                 self._events.bytes_sent(file, count)
 
-            outcome = put_file(self._storage, signed_url, file, on_bytes, self._cancel)
+            outcome = put_file(
+                self._storage, signed_url, file, on_bytes, self._cancel, self._throttle
+            )
             if outcome.ok:
                 return self._verified(file, outcome, attempts)
             self._events.bytes_sent(file, -sent)  # the next try starts from the first byte

@@ -60,6 +60,7 @@ class PushRequest:
     force: bool = False
     state_dir: Path | None = None
     wait_lock: float = 0.0
+    limit_rate: float | None = None  # bytes per second
     move_to: Path | None = None
     delete_after: bool = False
     dry_run: bool = False
@@ -211,6 +212,7 @@ def _upload(
         concurrency=request.concurrency,
         batch_size=request.batch_size,
         retries=request.retries,
+        limit_rate=request.limit_rate,
         allow_http_storage=is_loopback_host(urllib.parse.urlsplit(service.api_url).hostname),
     )
     timeout = (min(request.timeout, 10.0), request.timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -44,3 +45,45 @@ class RequestRate:
                     self._sleep(delay)
                     now = self._clock()
             self._sent.append(now)
+
+
+class ByteRate:
+    """A total bandwidth cap shared by every transfer (`--limit-rate`).
+
+    Each chunk books its share of a virtual timeline that advances at `bytes_per_s`; a sender
+    ahead of the timeline waits. Bursts are allowed up to `burst_s` worth of bytes.
+    """
+
+    def __init__(self, bytes_per_s: float, *, burst_s: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        if bytes_per_s <= 0:
+            raise ValueError("the rate must be positive")
+        self._rate = bytes_per_s
+        self._burst_s = burst_s
+        self._clock = clock
+        self._booked_until = 0.0
+        self._lock = threading.Lock()
+
+    def delay_for(self, size: int) -> float:
+        """Book `size` bytes; return how long the caller must wait before sending them."""
+        with self._lock:
+            now = self._clock()
+            start = max(self._booked_until, now - self._burst_s)
+            self._booked_until = start + size / self._rate
+            return max(0.0, self._booked_until - now - self._burst_s)
+
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(i?))?b?(?:/s)?\s*$", re.IGNORECASE)
+_POWERS = {"k": 1, "m": 2, "g": 3}
+
+
+def parse_rate(text: str) -> float:
+    """'10M' (10 MB/s), '500k', '1.5G', '8Mi' (8 MiB/s) or plain bytes per second."""
+    match = _RATE.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a rate; use for example 10M (10 MB/s) or 500k")
+    number, unit, binary = match.groups()
+    if not unit:
+        return float(number)
+    base = 1024 if binary else 1000
+    return float(number) * float(base ** _POWERS[unit.lower()])

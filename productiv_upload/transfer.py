@@ -17,8 +17,10 @@ import urllib3
 from productiv_upload.discover import LocalFile
 from productiv_upload.http import RETRY_STATUSES, describe_network_error
 from productiv_upload.text import printable
+from productiv_upload.throttle import ByteRate
 
 MAX_ERROR_BODY = 64 * 1024
+MAX_READ = 1024 * 1024
 _PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
 
@@ -61,8 +63,14 @@ class _HashingReader:
     """
 
     def __init__(
-        self, stream: BinaryIO, size: int, on_bytes: ProgressCallback, cancel: threading.Event
+        self,
+        stream: BinaryIO,
+        size: int,
+        on_bytes: ProgressCallback,
+        cancel: threading.Event,
+        throttle: ByteRate | None = None,
     ) -> None:
+        self._throttle = throttle
         self._stream = stream
         self._cancel = cancel
         self._remaining = size
@@ -80,10 +88,15 @@ class _HashingReader:
             return b""
         if self._cancel.is_set():
             raise Cancelled("interrupted while it was being sent")
-        want = self._remaining if amount is None or amount < 0 else min(amount, self._remaining)
+        # Never the whole file at once, whatever the caller asks: memory stays flat.
+        want = min(self._remaining, amount if amount and amount > 0 else MAX_READ)
         chunk = self._stream.read(want)
         if not chunk:
             raise FileChanged("the file shrank while it was being sent")
+        if self._throttle is not None:
+            delay = self._throttle.delay_for(len(chunk))
+            if delay and self._cancel.wait(delay):
+                raise Cancelled("interrupted while it was being sent")
         self._remaining -= len(chunk)
         self.md5.update(chunk)
         self.sha256.update(chunk)
@@ -97,6 +110,7 @@ def put_file(
     file: LocalFile,
     on_bytes: ProgressCallback,
     cancel: threading.Event,
+    throttle: ByteRate | None = None,
 ) -> PutOutcome:
     """PUT the file's current bytes to `signed_url` once; never raises for a per-file failure."""
     try:
@@ -108,7 +122,7 @@ def put_file(
         before = os.fstat(stream.fileno())
         if not stat.S_ISREG(before.st_mode):
             return PutOutcome(False, error="no longer a regular file; it was not sent")
-        reader = _HashingReader(stream, before.st_size, on_bytes, cancel)
+        reader = _HashingReader(stream, before.st_size, on_bytes, cancel, throttle)
         # An empty body must be b"": an empty stream would make requests send it chunked.
         body: _HashingReader | bytes = reader if before.st_size else b""
         try:

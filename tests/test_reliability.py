@@ -21,7 +21,7 @@ from productiv_upload.push import NullEvents, Pusher, PushOptions
 from productiv_upload.report import Status
 from productiv_upload.retry import backoff_delay, parse_retry_after
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
-from productiv_upload.throttle import RequestRate
+from productiv_upload.throttle import ByteRate, RequestRate, parse_rate
 from productiv_upload.tokens import ClientCredentials, StaticToken
 from tests.conftest import invoke, make_files
 
@@ -423,3 +423,29 @@ def test_a_stalled_storage_connection_times_out(
     assert code == 1
     assert "timed out" in str(file_entries(report)[path.name]["error"])
     assert time.monotonic() - started < 2.5
+
+
+def test_the_bandwidth_cap_books_bytes_on_one_timeline_for_all_senders() -> None:
+    now = [100.0]
+    rate = ByteRate(1000.0, burst_s=0.0, clock=lambda: now[0])
+
+    assert rate.delay_for(500) == pytest.approx(0.5)  # first sender: half a second of bytes
+    assert rate.delay_for(500) == pytest.approx(1.0)  # a second sender queues behind it
+    now[0] = 105.0  # idle time is not saved up beyond the burst allowance
+    assert rate.delay_for(1000) == pytest.approx(1.0)
+
+
+def test_limit_rate_values(sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    assert parse_rate("10M") == 10_000_000
+    assert parse_rate("500k") == 500_000
+    assert parse_rate("8Mi") == 8 * 1024 * 1024
+    assert parse_rate("1200") == 1200
+    [path] = make_files(tmp_path, 1, size=20_000)
+
+    capped = invoke("push", "--limit-rate", "1M", str(path))
+    wrong = invoke("push", "--limit-rate", "fast", str(path))
+
+    assert capped.exit_code == 0, capped.stderr
+    assert sandbox.put_count(SANDBOX_APP_ID, path.name) == 1
+    assert wrong.exit_code == 2
+    assert "not a rate" in wrong.stderr

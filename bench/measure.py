@@ -72,6 +72,11 @@ def tree_rss_kb(root: int, *, count_root: bool = True) -> int:
     return total
 
 
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def _drain(fd: int, sink: bytearray) -> None:
     """Read a pseudo-terminal's master side until the last writer has gone."""
     while True:
@@ -167,11 +172,14 @@ def _measure(
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
+    # A blocking wait: Popen.wait(timeout) polls with sleeps of up to 50 ms, which would
+    # quantise the wall time. The timer kills the command's process group if it runs too long.
+    killer = threading.Timer(timeout_s, _kill_group, (process.pid,))
+    killer.start()
     try:
-        code = process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
         code = process.wait()
+    finally:
+        killer.cancel()
     wall = time.perf_counter() - started
     done.set()
     poller.join()

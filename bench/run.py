@@ -103,8 +103,13 @@ def log(message: str) -> None:
 
 
 def base_env() -> dict[str, str]:
-    """The caller's environment without proxies: nothing may leave loopback."""
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    """The caller's environment without proxies (nothing may leave loopback) and without the
+    caller's own PRODUCTIV_* settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.lower().endswith("_proxy") and not k.startswith("PRODUCTIV_")
+    }
     env["NO_PROXY"] = env["no_proxy"] = "*"
     return env
 
@@ -166,6 +171,7 @@ class Bench:
                 "PRODUCTIV_ACCESS_TOKEN": SANDBOX_TOKEN,
                 # A fresh journal each run, so the tool never skips a file as already sent.
                 "PRODUCTIV_UPLOAD_STATE_DIR": tempfile.mkdtemp(dir=self.tmp, prefix="state-"),
+                "XDG_CONFIG_HOME": str(self.tmp / "no-config"),  # no config file's profiles
                 "TERM": "xterm-256color",
             }
             run = measure.run(command, env=env, terminal=terminal)

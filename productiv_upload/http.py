@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import urllib.parse
 from typing import Any
 
 import requests
@@ -19,6 +21,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_READ_TIMEOUT_S = 60.0
 # Statuses worth asking again: throttling and the server's own trouble.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+STORAGE_BLOCK_SIZE = 256 * 1024
 
 
 class _Session(requests.Session):
@@ -31,6 +34,39 @@ class _Session(requests.Session):
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         return super().request(*args, **kwargs)
+
+
+class _StorageSession(_Session):
+    """The session for PUTs to signed URLs, with the environment read once per host.
+
+    requests re-reads the proxy variables (and ~/.netrc) on every call, about a third of the
+    CPU of a small PUT. Here HTTPS_PROXY / HTTP_PROXY / NO_PROXY and the CA bundle variables are
+    resolved once per scheme and host, with requests' own rules, and reused.
+    """
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__(timeout)
+        self.trust_env = False  # never ~/.netrc, and no per-call environment scan
+        self.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        url = str(args[1] if len(args) > 1 else kwargs["url"])
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        if key not in self._proxies:
+            self._proxies[key] = requests.utils.get_environ_proxies(url)
+        kwargs.setdefault("proxies", self._proxies[key])
+        return super().request(*args, **kwargs)
+
+
+class _LargeBlockAdapter(HTTPAdapter):
+    """Sends request bodies in 256 KiB blocks instead of urllib3's 16 KiB: fewer, cheaper calls."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, blocksize=STORAGE_BLOCK_SIZE, **kwargs)
 
 
 class JitteredRetry(Retry):
@@ -81,9 +117,10 @@ def make_session(
     Proxies come from HTTPS_PROXY / HTTP_PROXY / NO_PROXY as requests reads them. A storage
     session never sends an Authorization header, whatever the environment holds.
     """
-    session = _Session(timeout or (DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S))
+    timeouts = timeout or (DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S)
+    session = _StorageSession(timeouts) if for_storage else _Session(timeouts)
     session.headers["User-Agent"] = USER_AGENT
-    adapter = HTTPAdapter(
+    adapter = (_LargeBlockAdapter if for_storage else HTTPAdapter)(
         pool_connections=4,
         pool_maxsize=pool_size,
         max_retries=retry

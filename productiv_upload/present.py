@@ -110,6 +110,14 @@ class PlainPresenter:
             self._out.flush()
 
 
+class _Progress(Progress):
+    def refresh(self) -> None:
+        # rich redraws synchronously on every add, reset and update call that asks for it;
+        # with thousands of small files that costs more than the uploads. The live display's
+        # own thread still redraws 8 times a second, and once more when it stops.
+        pass
+
+
 class LivePresenter:
     """A live view: one overall bar, and a fixed few rows for the transfers in flight.
 
@@ -121,7 +129,7 @@ class LivePresenter:
         self._console = console
         self._show_table = show_table
         self._lock = threading.Lock()
-        self._progress = Progress(
+        self._progress = _Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),

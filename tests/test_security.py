@@ -266,7 +266,7 @@ def test_leading_dashes_long_names_and_dot_dot_paths_are_sent_as_they_are(
 def test_files_that_vanish_or_shrink_before_upload_fail_cleanly(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    vanishing, shrinking = make_files(tmp_path, 2, size=50_000)
+    vanishing, shrinking = make_files(tmp_path, 2, size=1_000_000)
     files = discover([str(vanishing), str(shrinking)]).files
     vanishing.unlink()
 

@@ -13,12 +13,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import requests
-
 from productiv_upload.api import MAX_BATCH, ProductivApi
 from productiv_upload.discover import LocalFile
 from productiv_upload.errors import AccessRefused, ApiError, UploadError, UsageError
-from productiv_upload.http import api_retry, make_session
+from productiv_upload.http import StorageClient, api_retry, make_session
 from productiv_upload.journal import Journal, JournalError, Upload, utc_now
 from productiv_upload.redact import redact
 from productiv_upload.report import FileResult, Status
@@ -123,7 +121,7 @@ class Pusher:
     def __init__(
         self,
         api: ProductivApi,
-        storage: requests.Session,
+        storage: StorageClient,
         options: PushOptions,
         events: PushEvents | None = None,
         journal: Journal | None = None,
@@ -354,7 +352,7 @@ def connect(
     upload_type: str | None = None,
     timeout: tuple[float, float] | None = None,
     on_secret: Callable[[str], None] | None = None,
-) -> tuple[ProductivApi, requests.Session]:
+) -> tuple[ProductivApi, StorageClient]:
     """Build the API client (bearer token, throttling retries) and the storage session (none).
 
     `on_secret` hears of every secret in play (configured or fetched), to keep it out of output.
@@ -379,5 +377,5 @@ def connect(
     api = ProductivApi(
         service.api_url, service.app_id, tokens, api_session, upload_type=upload_type
     )
-    storage = make_session(pool_size=options.concurrency, for_storage=True, timeout=timeout)
+    storage = StorageClient(pool_size=options.concurrency, timeout=timeout)
     return api, storage

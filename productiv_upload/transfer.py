@@ -11,11 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import requests
 import urllib3
 
 from productiv_upload.discover import LocalFile
-from productiv_upload.http import RETRY_STATUSES, describe_network_error
+from productiv_upload.http import RETRY_STATUSES, StorageClient, describe_network_error
 from productiv_upload.text import printable
 from productiv_upload.throttle import ByteRate
 
@@ -105,7 +104,7 @@ class _HashingReader:
 
 
 def put_file(
-    session: requests.Session,
+    storage: StorageClient,
     signed_url: str,
     file: LocalFile,
     on_bytes: ProgressCallback,
@@ -123,32 +122,21 @@ def put_file(
         if not stat.S_ISREG(before.st_mode):
             return PutOutcome(False, error="no longer a regular file; it was not sent")
         reader = _HashingReader(stream, before.st_size, on_bytes, cancel, throttle)
-        # An empty body must be b"": an empty stream would make requests send it chunked.
+        # Content-Length is always sent, so the body is never chunked (S3 answers 501).
         body: _HashingReader | bytes = reader if before.st_size else b""
         try:
-            response = session.put(
-                signed_url,
-                data=body,
-                headers={"Content-Length": str(before.st_size)},
-                allow_redirects=False,
-                stream=True,
-            )
+            response = storage.put(signed_url, body, before.st_size)
             error_body = _read_small_body(response)
         except BodyAborted as error:
             return PutOutcome(False, error=str(error))
-        except requests.RequestException as error:
+        except (urllib3.exceptions.HTTPError, OSError) as error:
             return PutOutcome(
                 False, error=f"storage: {describe_network_error(error)}", retryable=True
             )
-        except urllib3.exceptions.HTTPError as error:
-            # Reading the answer's body goes to urllib3 directly, whose errors requests does
-            # not wrap (a truncated or stalled answer).
-            reason = "timed out" if "timed out" in str(error) else "the answer was cut short"
-            return PutOutcome(False, error=f"storage: {reason}", retryable=True)
         after = os.fstat(stream.fileno())
     sent_md5 = reader.md5.hexdigest()
 
-    if response.status_code != 200:
+    if response.status != 200:
         return _refused(response, error_body)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         return PutOutcome(
@@ -169,18 +157,18 @@ def put_file(
     )
 
 
-def _read_small_body(response: requests.Response) -> bytes:
+def _read_small_body(response: urllib3.BaseHTTPResponse) -> bytes:
     """Read a (normally tiny) answer, keeping the connection for the next PUT when we can."""
-    body = response.raw.read(MAX_ERROR_BODY, decode_content=True)
-    if response.raw.read(1):
+    body = response.read(MAX_ERROR_BODY, decode_content=True)
+    if response.read(1):
         response.close()  # an oversized answer: drop the connection rather than drain it
     else:
-        response.raw.release_conn()
+        response.release_conn()
     return body
 
 
-def _refused(response: requests.Response, body: bytes) -> PutOutcome:
-    status = response.status_code
+def _refused(response: urllib3.BaseHTTPResponse, body: bytes) -> PutOutcome:
+    status = response.status
     fields = dict(_XML_FIELD.findall(body.decode("utf-8", "replace")))
     code, message = fields.get("Code", ""), fields.get("Message", "")
     detail = printable(f"{code}: {message}" if code else message or response.reason or "", 200)

@@ -11,7 +11,7 @@ import pytest
 
 from productiv_upload.api import ProductivApi
 from productiv_upload.discover import discover
-from productiv_upload.http import make_session
+from productiv_upload.http import StorageClient, make_session
 from productiv_upload.push import Pusher, PushOptions
 from productiv_upload.report import Status
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
@@ -126,7 +126,7 @@ def test_plain_http_signed_urls_are_refused_without_connecting(
     files = make_files(tmp_path, 2)
     session = make_session(pool_size=2)
     api = ProductivApi(sandbox.api_url, SANDBOX_APP_ID, StaticToken(SANDBOX_TOKEN), session)
-    storage = make_session(pool_size=2, for_storage=True)
+    storage = StorageClient(pool_size=2)
 
     outcome = Pusher(api, storage, PushOptions(allow_http_storage=False)).run(
         discover(map(str, files)).files

@@ -15,7 +15,7 @@ import pytest
 
 from productiv_upload.api import ProductivApi
 from productiv_upload.discover import LocalFile, discover
-from productiv_upload.http import make_session
+from productiv_upload.http import StorageClient, make_session
 from productiv_upload.journal import JOURNAL_NAME, Journal
 from productiv_upload.push import NullEvents, Pusher, PushOptions
 from productiv_upload.report import Status
@@ -41,7 +41,7 @@ def pusher_for(sandbox: Sandbox, **options: object) -> Pusher:
     api = ProductivApi(
         sandbox.api_url, SANDBOX_APP_ID, StaticToken(SANDBOX_TOKEN), make_session(pool_size=2)
     )
-    storage = make_session(pool_size=4, for_storage=True)
+    storage = StorageClient(pool_size=4)
     return Pusher(api, storage, PushOptions(allow_http_storage=True, **options))  # type: ignore[arg-type]
 
 

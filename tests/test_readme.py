@@ -24,6 +24,7 @@ NOT_RUN = {
     "pipx install .": "the install CI performs",
     "pip install .": "the install CI performs",
     "pip install -e '.[test]' && pytest": "CI's own command",
+    "python bench/run.py --quick": "the benchmark: about a minute, and measures, not tests",
 }
 
 
@@ -35,7 +36,7 @@ def readme_commands() -> list[str]:
             continue
         text = line.strip()
         first = text.split(" ", 1)[0]
-        if first in ("productiv-upload", "pip", "pipx", "find") or (
+        if first in ("productiv-upload", "pip", "pipx", "find", "python") or (
             CRON_SCHEDULE.match(text) and ("productiv-upload" in text)
         ):
             commands.append(text)

@@ -30,9 +30,11 @@ class ProductivApi:
         session: requests.Session,
         *,
         upload_type: str | None = None,
+        app_id_source: str = "--app-id",
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.app_id = app_id
+        self.app_id_source = app_id_source
         self._tokens = tokens
         self._session = session
         self._upload_type = upload_type
@@ -93,7 +95,7 @@ class ProductivApi:
         if status == 404:
             raise AccessRefused(
                 f"the API does not know app {printable(self.app_id)} (404: "
-                f"{message}); check --app-id and --api-url"
+                f"{message}); check the app id (from {self.app_id_source}) and the API URL"
             )
         if 300 <= status < 400:
             where = display_host(response.headers.get("Location", ""))

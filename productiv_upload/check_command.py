@@ -82,21 +82,25 @@ def run_config_show(
          "--profile" if profile else PROFILE_ENV if environ.get(PROFILE_ENV) else "default"),
     ]  # fmt: skip
     problem = None
-    try:
-        service = resolve_service(
-            app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
-            environ=environ, profile=profile,
-        )  # fmt: skip
-    except UsageError as error:
-        problem = str(error)
-    else:
-        assert service.credentials is not None
+    service = None
+    for need_credentials in (True, False):  # without credentials, show what does resolve
+        try:
+            service = resolve_service(
+                app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
+                environ=environ, profile=profile, need_credentials=need_credentials,
+            )  # fmt: skip
+            break
+        except UsageError as error:
+            problem = problem or str(error)
+    if service is not None:
         rows += [
             ("api_url", service.api_url, service.sources["api_url"]),
             ("app_id", service.app_id, service.sources["app_id"]),
             ("token_url", service.token_url, service.sources["token_url"]),
-            ("credentials", service.credentials.describe(), service.credentials.source),
         ]
+        if service.credentials is not None:
+            credentials = service.credentials
+            rows.append(("credentials", credentials.describe(), credentials.source))
     state = resolve_state_dir(state_dir, environ)
     state_source = (
         "--state-dir" if state_dir

@@ -95,9 +95,9 @@ def load_profile(profile_flag: str | None, environ: Mapping[str, str]) -> Profil
 
     table = document.get(name)
     if table is None:
-        if not asked:
-            return Profile(name, path)
         known = ", ".join(sorted(k for k, v in document.items() if isinstance(v, dict))) or "none"
+        if not asked and known == "none":
+            return Profile(name, path)
         raise UsageError(
             f"config file {shown} has no profile {printable(name)!r} (profiles: {printable(known)})"
         )

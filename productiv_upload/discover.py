@@ -106,6 +106,10 @@ def read_path_list(source: BinaryIO, *, null: bool) -> list[str]:
     data = source.read()
     if null:
         entries = data.split(b"\0")
+    elif b"\0" in data:
+        raise UsageError(
+            "--files-from holds NUL-separated names (as `find -print0` writes): add -0"
+        )
     else:
         entries = [line.removesuffix(b"\r") for line in data.split(b"\n")]
     return [os.fsdecode(entry) for entry in entries if entry]

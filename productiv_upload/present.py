@@ -74,13 +74,16 @@ def plain_result_line(result: FileResult) -> str:
 class PlainPresenter:
     """One line per finished file, no colours: for cron mail, pipes and log files."""
 
-    def __init__(self, out: TextIO, *, quiet: bool = False) -> None:
+    def __init__(self, out: TextIO, *, quiet: bool = False, log: bool = False) -> None:
         self._out = out
         self._quiet = quiet
+        self._log = log  # a --log-file: every line timestamped, and the run's start marked
         self._lock = threading.Lock()
 
     def start(self, files: int, total_bytes: int) -> None:
-        pass
+        if self._log:
+            self._write(f"{_timestamp()} push started: {plural(files, 'file')}, "
+                        f"{human_size(total_bytes)} to send")  # fmt: skip
 
     def file_started(self, file: LocalFile) -> None:
         pass
@@ -98,11 +101,12 @@ class PlainPresenter:
 
     def finish(self, report: RunReport) -> None:
         failed = report.failed
+        stamp = f"{_timestamp()} " if self._log else ""
         if failed and not self._quiet:
-            self._write(f"{plural(len(failed), 'file')} failed:")
+            self._write(f"{stamp}{plural(len(failed), 'file')} failed:")
             for result in failed:
                 self._write(f"  {printable(result.path)}: {printable(result.error or 'failed')}")
-        self._write(summary_line(report))
+        self._write(stamp + summary_line(report))
 
     def _write(self, line: str) -> None:
         with self._lock:

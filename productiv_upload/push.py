@@ -369,13 +369,18 @@ def connect(
         assert credentials.client_secret is not None
         tokens = ClientCredentials(
             service.token_url, credentials.client_id, credentials.client_secret, api_session,
-            on_token=on_secret,
+            on_token=on_secret, origin=credentials.source,
         )  # fmt: skip
     if on_secret is not None:
         for secret in tokens.secrets():
             on_secret(secret)
     api = ProductivApi(
-        service.api_url, service.app_id, tokens, api_session, upload_type=upload_type
+        service.api_url,
+        service.app_id,
+        tokens,
+        api_session,
+        upload_type=upload_type,
+        app_id_source=service.sources.get("app_id", "--app-id"),
     )
     storage = StorageClient(pool_size=options.concurrency, timeout=timeout)
     return api, storage

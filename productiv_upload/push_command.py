@@ -12,11 +12,12 @@ import traceback
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from productiv_upload.discover import Discovery, LocalFile, discover, read_path_list
-from productiv_upload.errors import ExitStatus, UsageError
+from productiv_upload.errors import ExitStatus, UploadError, UsageError
 from productiv_upload.journal import JOURNAL_NAME, Journal, split_already_uploaded
 from productiv_upload.present import (
     PlainPresenter,
@@ -83,6 +84,22 @@ def run_push(
 ) -> int:
     """Everything `push` does after option parsing; returns the exit code."""
     redactor = redactor or Redactor()
+    try:
+        return _run_push(request, environ, stdin, stdout, stderr, redactor)
+    except UploadError as error:
+        # A run that ends before or outside the upload still leaves its reason in the log.
+        _log_error(request.log_file, str(error), redactor)
+        raise
+
+
+def _run_push(
+    request: PushRequest,
+    environ: Mapping[str, str] | None,
+    stdin: BinaryIO | None,
+    stdout: TextIO | None,
+    stderr: TextIO | None,
+    redactor: Redactor,
+) -> int:
     environ = os.environ if environ is None else environ
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -148,6 +165,7 @@ def run_push(
         if request.debug:
             traceback.print_exception(outcome.fatal, file=stderr)
         stderr.write(f"productiv-upload: error: {outcome.fatal}\n")
+        _log_error(request.log_file, str(outcome.fatal), redactor)
         return int(outcome.fatal.exit_status)
     if outcome is not None and outcome.interrupted:
         return int(ExitStatus.INTERRUPTED)
@@ -236,7 +254,7 @@ def _presenter(
                          f"{error.strerror}") from None  # fmt: skip
     log = open(descriptor, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
     stack.enter_context(log)  # closed with the run
-    return TeePresenter([presenter, PlainPresenter(redacting(log, redactor))])
+    return TeePresenter([presenter, PlainPresenter(redacting(log, redactor), log=True)])
 
 
 def _split(
@@ -306,6 +324,18 @@ def _write_reports(
             # Checked before anything was sent; if it fails now, the uploads still stand.
             sys.stderr.write(f"productiv-upload: warning: cannot write --report "
                              f"{printable(str(target))}: {error.strerror}\n")  # fmt: skip
+
+
+def _log_error(log_file: Path | None, message: str, redactor: Redactor) -> None:
+    if log_file is None:
+        return
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        descriptor = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with open(descriptor, "a", encoding="utf-8", errors="backslashreplace") as log:
+            log.write(redactor(f"{stamp} error: {message}\n"))
+    except OSError:
+        pass  # the error itself still reaches stderr; a log we cannot write cannot say more
 
 
 def _check_writable(path: Path | None, option: str) -> None:

@@ -39,6 +39,10 @@ def run_sandbox(port: int, directory: Path | None, stdout: TextIO, stderr: TextI
             f"  export PRODUCTIV_TOKEN_URL={server.token_url}\n"
             f"  export PRODUCTIV_CLIENT_ID={SANDBOX_CLIENT_ID} "
             f"PRODUCTIV_CLIENT_SECRET={SANDBOX_CLIENT_SECRET}\n"
+            "or a profile for ~/.config/productiv-upload/config.toml (use --profile sandbox):\n"
+            f'  [sandbox]\n  api_url = "{server.api_url}"\n  token_url = "{server.token_url}"\n'
+            f'  app_id = "{SANDBOX_APP_ID}"\n  client_id = "{SANDBOX_CLIENT_ID}"\n'
+            f'  client_secret = "{SANDBOX_CLIENT_SECRET}"\n'
             "Stop it with Ctrl-C (or SIGTERM).\n"
         )
         stdout.flush()

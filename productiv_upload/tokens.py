@@ -66,7 +66,9 @@ class ClientCredentials:
         session: requests.Session,
         *,
         on_token: Callable[[str], None] | None = None,
+        origin: str = "PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET",
     ) -> None:
+        self._origin = origin
         self._on_token = on_token
         self._token_url = token_url
         self._client_id = client_id
@@ -121,8 +123,8 @@ class ClientCredentials:
             )
             raise AccessRefused(
                 f"the token endpoint refused the client credentials ({response.status_code}: "
-                f"{printable(str(reason or 'no reason given'))}); check PRODUCTIV_CLIENT_ID and "
-                "PRODUCTIV_CLIENT_SECRET"
+                f"{printable(str(reason or 'no reason given'))}); check the client id and secret "
+                f"from {self._origin}"
             )
         token = payload.get("access_token")
         if response.status_code != 200 or not isinstance(token, str) or not token:

@@ -209,9 +209,9 @@ def test_signed_url_credentials_never_survive_redaction(
 
     shown = redact(signed_url([value for _, value in params]))
 
+    # Exactly the same text with every credential value replaced: nothing else changed, and no
+    # value survives (a value that is a prefix of the mask, "R" say, is not a leak).
     assert shown == signed_url([REDACTED] * len(params))
-    for param, value in params:
-        assert f"{param}={value}" not in shown or value == REDACTED
 
 
 # --- response parsing -------------------------------------------------------------------------

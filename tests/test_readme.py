@@ -69,6 +69,9 @@ def workspace(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch)
         folder.mkdir(parents=True)
         for number in range(3):
             (folder / f"usage-{number}.json").write_text(f'{{"n": {number}}}\n')
+    bin_folder = home / ".local" / "bin"  # where pipx would have put the command
+    bin_folder.mkdir(parents=True)
+    (bin_folder / "productiv-upload").symlink_to(Path(sys.executable).parent / "productiv-upload")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("PRODUCTIV_UPLOAD_STATE_DIR")
     monkeypatch.delenv("NO_COLOR")

@@ -118,8 +118,35 @@ def test_log_file_is_appended_with_timestamped_lines_and_private(
     lines = log.read_text().splitlines()
     assert [line.split(" ")[1] for line in lines if line[:4].isdigit() and " uploaded " in line] \
         == ["uploaded", "uploaded"]  # fmt: skip
-    assert sum(line.startswith("1 file: 1 uploaded") for line in lines) == 2
+    assert sum(line.endswith(")") and " 1 file: 1 uploaded" in line for line in lines) == 2
+    assert sum(" push started: 1 file" in line for line in lines) == 2
+    assert all(line[:4].isdigit() for line in lines)  # every line timestamped
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_an_error_that_ends_the_run_early_is_in_the_log_too(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "push.log"
+
+    run = invoke("push", "--log-file", str(log), str(tmp_path / "*.json"))
+
+    assert run.exit_code == 2
+    [line] = log.read_text().splitlines()
+    assert line[:4].isdigit()
+    assert "error: no files match the pattern" in line
+
+
+def test_files_from_without_dash_0_on_a_nul_list_says_to_add_it(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    listing = tmp_path / "list"
+    listing.write_bytes(b"a.json\0b.json\0")
+
+    run = invoke("push", "--files-from", str(listing))
+
+    assert run.exit_code == 2
+    assert "add -0" in run.stderr
 
 
 def test_move_to_moves_only_verified_files_and_never_over_another(

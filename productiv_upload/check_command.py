@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
@@ -49,7 +50,7 @@ def run_check(
     if signed_url is None:
         stdout.write("FAILED: the API answered, but without an upload URL for the probe file\n")
         return int(ExitStatus.FILES_FAILED)
-    api_host = display_host(service.api_url).rsplit(":", 1)[0].strip("[]")
+    api_host = urllib.parse.urlsplit(service.api_url).hostname
     problem = check_signed_url(signed_url, allow_http=is_loopback_host(api_host))
     if problem is not None:
         stdout.write(f"FAILED: {problem}\n")

@@ -50,6 +50,14 @@ class Profile:
     name: str
     path: Path  # the config file, whether or not it exists
     values: Mapping[str, str] = field(default_factory=dict)
+    available: tuple[str, ...] = ()  # the file's profiles, when the chosen one is missing
+
+    def missing_note(self) -> str:
+        """Added to 'no app id' and 'no credentials' errors when the profile is not there."""
+        if not self.available:
+            return ""
+        return (f"; note: {printable(str(self.path))} has no [{printable(self.name)}] profile "
+                f"(profiles: {printable(', '.join(self.available))})")  # fmt: skip
 
     @property
     def label(self) -> str:
@@ -93,11 +101,18 @@ def load_profile(profile_flag: str | None, environ: Mapping[str, str]) -> Profil
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"config file {shown} is not valid TOML: {error}") from None
 
+    loose = sorted(k for k, v in document.items() if not isinstance(v, dict))
+    if loose:
+        raise UsageError(
+            f"config file {shown}: settings must sit in a profile table such as [default], "
+            f"not at the top ({printable(', '.join(loose))})"
+        )
     table = document.get(name)
+    known = ", ".join(sorted(document)) or "none"
     if table is None:
-        known = ", ".join(sorted(k for k, v in document.items() if isinstance(v, dict))) or "none"
-        if not asked and known == "none":
-            return Profile(name, path)
+        if not asked:
+            # Flags and the environment may supply everything; say what is there in case not.
+            return Profile(name, path, available=tuple(sorted(document)))
         raise UsageError(
             f"config file {shown} has no profile {printable(name)!r} (profiles: {printable(known)})"
         )

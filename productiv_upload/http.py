@@ -109,9 +109,12 @@ class StorageClient:
         self._pool_options: dict[str, Any] = {
             "maxsize": pool_size,
             "blocksize": STORAGE_BLOCK_SIZE,  # 256 KiB sends: fewer, cheaper calls than 16 KiB
-            "ca_certs": ca_bundle or certifi.where(),
             "headers": {"User-Agent": USER_AGENT},
         }
+        if ca_bundle and os.path.isdir(ca_bundle):
+            self._pool_options["ca_cert_dir"] = ca_bundle  # a hashed folder, as requests allows
+        else:
+            self._pool_options["ca_certs"] = ca_bundle or certifi.where()
         self._direct = urllib3.PoolManager(**self._pool_options)
         self._via_proxy: dict[str, urllib3.ProxyManager] = {}
         self._route: dict[tuple[str, str], urllib3.PoolManager] = {}
@@ -133,12 +136,25 @@ class StorageClient:
         parts = urllib.parse.urlsplit(url)
         key = (parts.scheme, parts.netloc)
         if key not in self._route:
-            proxy = requests.utils.get_environ_proxies(url).get(parts.scheme)
+            proxies = requests.utils.get_environ_proxies(url)
+            proxy = proxies.get(parts.scheme) or proxies.get("all")
             if proxy is None:
                 self._route[key] = self._direct
             else:
+                # As requests does: "host:port" means http://, and user info becomes
+                # Proxy-Authorization (urllib3 would otherwise drop it and get 407s).
+                if "://" not in proxy:
+                    proxy = f"http://{proxy}"
                 if proxy not in self._via_proxy:
-                    self._via_proxy[proxy] = urllib3.ProxyManager(proxy, **self._pool_options)
+                    user, password = requests.utils.get_auth_from_url(proxy)
+                    headers = (
+                        urllib3.make_headers(proxy_basic_auth=f"{user}:{password}")
+                        if user
+                        else None
+                    )
+                    self._via_proxy[proxy] = urllib3.ProxyManager(
+                        proxy, proxy_headers=headers, **self._pool_options
+                    )
                 self._route[key] = self._via_proxy[proxy]
         return self._route[key]
 

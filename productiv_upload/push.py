@@ -342,7 +342,9 @@ class Pusher:
 
 
 def _failed(file: LocalFile, error: str, attempts: int = 0) -> FileResult:
-    return FileResult(file.path, file.filename, file.size, Status.FAILED, attempts, error)
+    # Masked here, where the reason is made, as well as on output: a table that folds a long
+    # line could otherwise split a signature past the output filter.
+    return FileResult(file.path, file.filename, file.size, Status.FAILED, attempts, redact(error))
 
 
 def connect(

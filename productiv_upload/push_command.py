@@ -105,9 +105,12 @@ def _run_push(
     stderr = stderr or sys.stderr
     started = time.monotonic()
 
+    if request.report_path is not None and request.report_path.is_file():
+        # A report describes this run or does not exist: never a stale one after an early exit.
+        request.report_path.unlink()
     found = _find_files(request, stdin or sys.stdin.buffer)
     for warning in found.warnings:
-        stderr.write(f"productiv-upload: warning: {warning}\n")
+        _warn(request, stderr, redactor, warning)
     if request.move_to is not None and not request.dry_run:
         prepare_move_target(request.move_to)
     _check_writable(request.report_path, "--report")
@@ -126,7 +129,7 @@ def _run_push(
                 dry_run_listing(stdout, service.api_url, report, request.batch_size,
                                 quiet=request.quiet)  # fmt: skip
             _write_reports(request, report, stdout, redactor)
-            _warn_old_files(request, to_send, stderr)
+            _warn_old_files(request, to_send, stderr, redactor)
             return int(ExitStatus.FILES_FAILED if found.refused else ExitStatus.OK)
 
         journal = None
@@ -154,9 +157,9 @@ def _run_push(
             elapsed_s=time.monotonic() - started,
         )
         presenter.finish(report)
-        _settle_spool(request, report, found, presenter, stderr)
+        _settle_spool(request, report, found, presenter, stderr, redactor)
         _warn_old_files(request, [f for f in to_send if results[f.filename].status
-                                  is Status.UPLOADED], stderr)  # fmt: skip
+                                  is Status.UPLOADED], stderr, redactor)  # fmt: skip
         _write_reports(request, report, stdout, redactor)
         if landing is not None and not request.json_report and not request.quiet:
             stdout.write(f"sandbox: uploaded files are in {landing / service.app_id}\n")
@@ -280,20 +283,22 @@ def _planned(found: Discovery, skipped: list[LocalFile]) -> list[FileResult]:
 
 def _settle_spool(
     request: PushRequest, report: RunReport, found: Discovery, presenter: Presenter,
-    stderr: TextIO,
+    stderr: TextIO, redactor: Redactor,
 ) -> None:  # fmt: skip
     if request.move_to is None and not request.delete_after:
         return
     files = {f.filename: f for f in found.files}
     settled = settle(report.files, files, move_to=request.move_to, delete=request.delete_after)
     for reason in settled.kept:
-        stderr.write(f"productiv-upload: warning: not moved or deleted: {reason}\n")
+        _warn(request, stderr, redactor, f"not moved or deleted: {reason}")
     verb = f"moved to {request.move_to}" if request.move_to else "deleted"
-    if settled.done and not request.json_report:
+    if settled.done and not request.json_report and not request.quiet:
         presenter.notice(f"{plural(settled.done, 'uploaded file')} {verb}")
 
 
-def _warn_old_files(request: PushRequest, files: list[LocalFile], stderr: TextIO) -> None:
+def _warn_old_files(
+    request: PushRequest, files: list[LocalFile], stderr: TextIO, redactor: Redactor
+) -> None:
     """Productiv only guarantees aggregating events pushed within 12 hours of happening."""
     cutoff = time.time() - request.max_age_hours * 3600
     old = sorted((f for f in files if f.mtime_ns / 1e9 < cutoff), key=lambda f: f.mtime_ns)
@@ -301,10 +306,13 @@ def _warn_old_files(request: PushRequest, files: list[LocalFile], stderr: TextIO
         return
     named = ", ".join(printable(f.path) for f in old[:OLD_FILES_NAMED])
     more = f" and {len(old) - OLD_FILES_NAMED} more" if len(old) > OLD_FILES_NAMED else ""
-    stderr.write(
-        f"productiv-upload: warning: {plural(len(old), 'file')} last modified more than "
-        f"{request.max_age_hours:g} h ago ({named}{more}): Productiv only guarantees "
-        "aggregating events pushed within 12 hours of when they happened\n"
+    _warn(
+        request,
+        stderr,
+        redactor,
+        f"{plural(len(old), 'file')} last modified more than {request.max_age_hours:g} h ago "
+        f"({named}{more}): Productiv only guarantees aggregating events pushed within 12 "
+        "hours of when they happened",
     )
 
 
@@ -326,16 +334,26 @@ def _write_reports(
                              f"{printable(str(target))}: {error.strerror}\n")  # fmt: skip
 
 
+def _warn(request: PushRequest, stderr: TextIO, redactor: Redactor, message: str) -> None:
+    stderr.write(f"productiv-upload: warning: {message}\n")
+    _log_line(request.log_file, f"warning: {message}", redactor)
+
+
 def _log_error(log_file: Path | None, message: str, redactor: Redactor) -> None:
+    _log_line(log_file, f"error: {message}", redactor)
+
+
+def _log_line(log_file: Path | None, line: str, redactor: Redactor) -> None:
+    """Append one timestamped line to --log-file, whether or not the run got to open it."""
     if log_file is None:
         return
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         descriptor = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with open(descriptor, "a", encoding="utf-8", errors="backslashreplace") as log:
-            log.write(redactor(f"{stamp} error: {message}\n"))
+            log.write(redactor(f"{stamp} {line}\n"))
     except OSError:
-        pass  # the error itself still reaches stderr; a log we cannot write cannot say more
+        pass  # the message itself still reaches stderr; a log we cannot write cannot say more
 
 
 def _check_writable(path: Path | None, option: str) -> None:

@@ -77,6 +77,7 @@ def resolve_service(
     if not resolved_app:
         raise UsageError(
             "no app id: pass --app-id, set PRODUCTIV_APP_ID, or put app_id in the config file"
+            + chosen.missing_note()
         )
     check_app_id(resolved_app)
     resolved_api = pick("api_url", api_url, "PRODUCTIV_API_URL", DEFAULT_API_URL)
@@ -156,7 +157,7 @@ def _profile_credentials(profile: Profile) -> Credentials:
     raise UsageError(
         "no credentials: set PRODUCTIV_ACCESS_TOKEN, pass --token-file, set "
         "PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET, or add them to a profile in "
-        f"{printable(str(profile.path))}"
+        f"{printable(str(profile.path))}" + profile.missing_note()
     )
 
 

@@ -15,11 +15,16 @@ import urllib3
 
 from productiv_upload.discover import LocalFile
 from productiv_upload.http import RETRY_STATUSES, StorageClient, describe_network_error
+from productiv_upload.redact import redact
 from productiv_upload.text import printable
 from productiv_upload.throttle import ByteRate
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_READ = 1024 * 1024
+_TLS_HINT = (
+    "storage: the TLS certificate check failed; behind an intercepting proxy, set "
+    "REQUESTS_CA_BUNDLE to its CA bundle"
+)
 _PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
 
@@ -39,6 +44,10 @@ class FileChanged(BodyAborted):
 
 class Cancelled(BodyAborted):
     """The run is being interrupted."""
+
+
+class FileUnreadable(BodyAborted):
+    """Reading the file failed (an I/O error), not the network."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,10 @@ class _HashingReader:
             raise Cancelled("interrupted while it was being sent")
         # Never the whole file at once, whatever the caller asks: memory stays flat.
         want = min(self._remaining, amount if amount and amount > 0 else MAX_READ)
-        chunk = self._stream.read(want)
+        try:
+            chunk = self._stream.read(want)
+        except OSError as error:
+            raise FileUnreadable(f"cannot read the file: {error.strerror}") from None
         if not chunk:
             raise FileChanged("the file shrank while it was being sent")
         if self._throttle is not None:
@@ -129,6 +141,13 @@ def put_file(
             error_body = _read_small_body(response)
         except BodyAborted as error:
             return PutOutcome(False, error=str(error))
+        except urllib3.exceptions.SSLError:
+            return PutOutcome(False, error=_TLS_HINT)
+        except (
+            urllib3.exceptions.LocationParseError,
+            urllib3.exceptions.ProxySchemeUnknown,
+        ) as error:
+            return PutOutcome(False, error=f"storage: {redact(printable(str(error), 200))}")
         except (urllib3.exceptions.HTTPError, OSError) as error:
             return PutOutcome(
                 False, error=f"storage: {describe_network_error(error)}", retryable=True
@@ -171,7 +190,10 @@ def _refused(response: urllib3.BaseHTTPResponse, body: bytes) -> PutOutcome:
     status = response.status
     fields = dict(_XML_FIELD.findall(body.decode("utf-8", "replace")))
     code, message = fields.get("Code", ""), fields.get("Message", "")
-    detail = printable(f"{code}: {message}" if code else message or response.reason or "", 200)
+    # Storage's own words may quote the request: keep any signature out of them.
+    detail = redact(
+        printable(f"{code}: {message}" if code else message or response.reason or "", 200)
+    )
     if status == 403 and "expired" in message.lower():
         return PutOutcome(False, error="storage: the signed URL has expired (403)", expired=True)
     if status == 403 and code == "SignatureDoesNotMatch":

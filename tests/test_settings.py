@@ -86,7 +86,8 @@ def test_an_unknown_profile_is_exit_2_listing_the_known_ones(
     ("text", "message"),
     [
         ("[default\napp_id = 1", "not valid TOML"),
-        ('[defualt]\napp_id = "x"\n', "has no profile 'default' (profiles: defualt)"),
+        ('[defualt]\napp_id = "x"\n', "has no [default] profile (profiles: defualt)"),
+        ('app_id = "x"\n', "must sit in a profile table such as [default]"),
         ('[default]\napp_idd = "x"\n', "unknown setting 'app_idd'"),
         ("[default]\napp_id = 3\n", "must be a non-empty string"),
     ],

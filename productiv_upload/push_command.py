@@ -90,6 +90,9 @@ def run_push(
         # A run that ends before or outside the upload still leaves its reason in the log.
         _log_error(request.log_file, str(error), redactor)
         raise
+    except KeyboardInterrupt:
+        _log_error(request.log_file, "interrupted", redactor)
+        raise
 
 
 def _run_push(

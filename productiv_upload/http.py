@@ -121,16 +121,23 @@ class StorageClient:
 
     def put(self, url: str, body: Any, length: int) -> urllib3.BaseHTTPResponse:
         """Send one PUT; the caller reads (a capped part of) the answer and releases it."""
-        return self._manager_for(url).urlopen(
-            "PUT",
-            url,
-            body=body,
-            headers={"User-Agent": USER_AGENT, "Content-Length": str(length)},
-            retries=False,  # the caller's retry loop also rewinds the body and renews the URL
-            redirect=False,
-            preload_content=False,
-            timeout=self._timeout,
-        )
+        options: dict[str, Any] = {
+            "body": body,
+            "headers": {"User-Agent": USER_AGENT, "Content-Length": str(length)},
+            "retries": False,  # the caller's retry loop also rewinds the body and renews the URL
+            "redirect": False,
+            "preload_content": False,
+            "timeout": self._timeout,
+        }
+        manager = self._manager_for(url)
+        if manager is not self._direct:
+            return manager.urlopen("PUT", url, **options)
+        # Straight to the host's pool with the path: each urllib3 layer would otherwise parse
+        # and re-escape the long signed query again (4 times; a tenth of a small PUT's CPU).
+        parts = urllib.parse.urlsplit(url)
+        pool = self._direct.connection_from_host(parts.hostname, parts.port, parts.scheme)
+        target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+        return pool.urlopen("PUT", target, **options)
 
     def _manager_for(self, url: str) -> urllib3.PoolManager:
         parts = urllib.parse.urlsplit(url)

@@ -127,7 +127,10 @@ class Journal:
         self.close()
 
     def record(self, upload: Upload) -> None:
-        values = tuple(asdict(upload).values())
+        values = (  # not dataclasses.asdict: it deep-copies, a cost paid once per file
+            upload.api_url, upload.app_id, upload.filename, upload.path, upload.size,
+            upload.mtime_ns, upload.sha256, upload.etag, upload.uploaded_at,
+        )  # fmt: skip
         try:
             with self._lock:
                 self._db.execute(

@@ -11,6 +11,8 @@ def printable(text: str, limit: int = 300) -> str:
     A newline in a file name must not forge a line in a log, and an escape sequence in a
     server's message must not repaint the user's terminal.
     """
+    if text.isprintable():  # the common case, checked in C: no control, separator or lone byte
+        return text if len(text) <= limit else (text[: limit - 1] + "…" if limit > 0 else "")
     out = []
     for char in text:
         if "\udc80" <= char <= "\udcff":  # a byte that was not valid UTF-8 (surrogateescape)

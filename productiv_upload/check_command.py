@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from productiv_upload.config import CONFIG_ENV, PROFILE_ENV, default_config_path
+from productiv_upload.config import CONFIG_ENV, PROFILE_ENV, config_path
 from productiv_upload.errors import ExitStatus, UsageError
 from productiv_upload.push import PushOptions, connect
 from productiv_upload.redact import Redactor
 from productiv_upload.settings import resolve_service
-from productiv_upload.state import resolve_state_dir
+from productiv_upload.state import state_dir_and_source
 from productiv_upload.text import printable
 from productiv_upload.urls import check_signed_url, display_host, is_loopback_host
 
@@ -74,10 +74,9 @@ def run_config_show(
     environ: Mapping[str, str],
     stdout: TextIO,
 ) -> int:
-    config_path = Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None
-    config_path = config_path or default_config_path(environ)
+    config_file = config_path(environ)
     rows: list[tuple[str, str, str]] = [
-        ("config file", str(config_path) + ("" if config_path.exists() else " (not found)"),
+        ("config file", str(config_file) + ("" if config_file.exists() else " (not found)"),
          CONFIG_ENV if environ.get(CONFIG_ENV) else "default"),
         ("profile", profile or environ.get(PROFILE_ENV) or "default",
          "--profile" if profile else PROFILE_ENV if environ.get(PROFILE_ENV) else "default"),
@@ -102,12 +101,7 @@ def run_config_show(
         if service.credentials is not None:
             credentials = service.credentials
             rows.append(("credentials", credentials.describe(), credentials.source))
-    state = resolve_state_dir(state_dir, environ)
-    state_source = (
-        "--state-dir" if state_dir
-        else "PRODUCTIV_UPLOAD_STATE_DIR" if environ.get("PRODUCTIV_UPLOAD_STATE_DIR")
-        else "default"
-    )  # fmt: skip
+    state, state_source = state_dir_and_source(state_dir, environ)
     rows.append(("state_dir", str(state), state_source))
 
     if as_json:

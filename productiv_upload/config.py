@@ -75,11 +75,16 @@ def default_config_path(environ: Mapping[str, str]) -> Path:
     return base / "productiv-upload" / "config.toml"
 
 
+def config_path(environ: Mapping[str, str]) -> Path:
+    """PRODUCTIV_UPLOAD_CONFIG, or the platform's default place."""
+    return Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else default_config_path(environ)
+
+
 def load_profile(profile_flag: str | None, environ: Mapping[str, str]) -> Profile:
     """The selected profile's values, or none when there is no config file and none was asked."""
     asked = profile_flag or environ.get(PROFILE_ENV) or None
     name = asked or DEFAULT_PROFILE
-    path = Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else default_config_path(environ)
+    path = config_path(environ)
     shown = printable(str(path))
     if not path.exists():
         if asked:

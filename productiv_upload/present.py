@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from productiv_upload.discover import LocalFile
-from productiv_upload.push import PushEvents, make_batches
+from productiv_upload.push import NullEvents, PushEvents, make_batches
 from productiv_upload.report import FileResult, RunReport, Status
 from productiv_upload.text import human_size, printable
 
@@ -237,22 +237,10 @@ def print_table(console: Console, report: RunReport) -> None:
         console.print(f"… and {plural(hidden, 'more failed file')} (--json lists every file)")
 
 
-class SilentPresenter:
+class SilentPresenter(NullEvents):
     """Shows nothing: `--json` off a terminal keeps stdout for the report and stderr quiet."""
 
     def start(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def file_started(self, file: LocalFile) -> None:
-        pass
-
-    def bytes_sent(self, file: LocalFile, count: int) -> None:
-        pass
-
-    def file_finished(self, result: FileResult) -> None:
-        pass
-
-    def notice(self, message: str) -> None:
         pass
 
     def finish(self, report: RunReport) -> None:

@@ -254,11 +254,10 @@ def _presenter(
     if request.log_file is None:
         return presenter
     try:
-        descriptor = os.open(request.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        log = _open_log(request.log_file)
     except OSError as error:
         raise UsageError(f"cannot open --log-file {printable(str(request.log_file))}: "
                          f"{error.strerror}") from None  # fmt: skip
-    log = open(descriptor, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
     stack.enter_context(log)  # closed with the run
     return TeePresenter([presenter, PlainPresenter(redacting(log, redactor), log=True)])
 
@@ -346,14 +345,19 @@ def _log_error(log_file: Path | None, message: str, redactor: Redactor) -> None:
     _log_line(log_file, f"error: {message}", redactor)
 
 
+def _open_log(path: Path) -> TextIO:
+    """--log-file, opened for appending and created readable by its owner alone."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return open(descriptor, "a", encoding="utf-8", errors="backslashreplace")
+
+
 def _log_line(log_file: Path | None, line: str, redactor: Redactor) -> None:
     """Append one timestamped line to --log-file, whether or not the run got to open it."""
     if log_file is None:
         return
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        descriptor = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with open(descriptor, "a", encoding="utf-8", errors="backslashreplace") as log:
+        with _open_log(log_file) as log:
             log.write(redactor(f"{stamp} {line}\n"))
     except OSError:
         pass  # the message itself still reaches stderr; a log we cannot write cannot say more

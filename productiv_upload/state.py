@@ -33,11 +33,16 @@ def default_state_dir(environ: Mapping[str, str]) -> Path:
 
 
 def resolve_state_dir(flag: Path | None, environ: Mapping[str, str]) -> Path:
+    return state_dir_and_source(flag, environ)[0]
+
+
+def state_dir_and_source(flag: Path | None, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """--state-dir > PRODUCTIV_UPLOAD_STATE_DIR > the platform default, and which one it was."""
     if flag is not None:
-        return flag
+        return flag, "--state-dir"
     if environ.get("PRODUCTIV_UPLOAD_STATE_DIR"):
-        return Path(environ["PRODUCTIV_UPLOAD_STATE_DIR"])
-    return default_state_dir(environ)
+        return Path(environ["PRODUCTIV_UPLOAD_STATE_DIR"]), "PRODUCTIV_UPLOAD_STATE_DIR"
+    return default_state_dir(environ), "default"
 
 
 class AppLock:

@@ -12,7 +12,7 @@ def printable(text: str, limit: int = 300) -> str:
     server's message must not repaint the user's terminal.
     """
     if text.isprintable():  # the common case, checked in C: no control, separator or lone byte
-        return text if len(text) <= limit else (text[: limit - 1] + "…" if limit > 0 else "")
+        return _truncated(text, limit)
     out = []
     for char in text:
         if "\udc80" <= char <= "\udcff":  # a byte that was not valid UTF-8 (surrogateescape)
@@ -21,10 +21,13 @@ def printable(text: str, limit: int = 300) -> str:
             out.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
         else:
             out.append(char)
-    shown = "".join(out)
-    if len(shown) <= limit:
-        return shown
-    return shown[: limit - 1] + "…" if limit > 0 else ""
+    return _truncated("".join(out), limit)
+
+
+def _truncated(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…" if limit > 0 else ""
 
 
 def human_size(size: float) -> str:

@@ -48,6 +48,18 @@ def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     return env
 
 
+def use_client_credentials(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, *, secret: str = "sandbox-secret",
+    app_id: str = SANDBOX_APP_ID,
+) -> None:  # fmt: skip
+    """Point the tool at the sandbox's API and token endpoint with client credentials."""
+    monkeypatch.setenv("PRODUCTIV_API_URL", sandbox.api_url)
+    monkeypatch.setenv("PRODUCTIV_TOKEN_URL", sandbox.token_url)
+    monkeypatch.setenv("PRODUCTIV_APP_ID", app_id)
+    monkeypatch.setenv("PRODUCTIV_CLIENT_ID", "sandbox-client")
+    monkeypatch.setenv("PRODUCTIV_CLIENT_SECRET", secret)
+
+
 @dataclass
 class Run:
     exit_code: int

@@ -15,7 +15,7 @@ import pytest
 
 from productiv_upload import __version__
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
-from tests.conftest import invoke, make_files, run_process
+from tests.conftest import invoke, make_files, run_process, use_client_credentials
 
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (uploaded|failed) ")
 
@@ -100,20 +100,10 @@ def test_quiet_failure_still_names_the_file_and_reason(
     assert "no upload URL" in lines[0]
 
 
-def point_at_sandbox_with_client_credentials(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PRODUCTIV_API_URL", sandbox.api_url)
-    monkeypatch.setenv("PRODUCTIV_TOKEN_URL", sandbox.token_url)
-    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
-    monkeypatch.setenv("PRODUCTIV_CLIENT_ID", "sandbox-client")
-    monkeypatch.setenv("PRODUCTIV_CLIENT_SECRET", "sandbox-secret")
-
-
 def test_dry_run_lists_batches_and_contacts_nothing_not_even_for_a_token(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    point_at_sandbox_with_client_credentials(sandbox, monkeypatch)
+    use_client_credentials(sandbox, monkeypatch)
     files = make_files(tmp_path / "exports", 5)
 
     run = invoke("push", "--dry-run", "--batch-size", "2", *map(str, files))
@@ -128,7 +118,7 @@ def test_dry_run_lists_batches_and_contacts_nothing_not_even_for_a_token(
 def test_dry_run_json_marks_files_planned_or_already_uploaded(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    point_at_sandbox_with_client_credentials(sandbox, monkeypatch)
+    use_client_credentials(sandbox, monkeypatch)
     files = make_files(tmp_path / "exports", 3)
     assert invoke("push", str(files[0])).exit_code == 0
     before = len(sandbox.requests)

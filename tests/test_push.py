@@ -17,7 +17,7 @@ from productiv_upload.push import NullEvents, Pusher, PushOptions
 from productiv_upload.report import FileResult
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 from productiv_upload.tokens import StaticToken
-from tests.conftest import invoke, make_files
+from tests.conftest import invoke, make_files, use_client_credentials
 
 FORBIDDEN_STORAGE_HEADERS = ("authorization", "content-type", "content-md5", "transfer-encoding")
 
@@ -252,11 +252,7 @@ def test_file_missing_from_the_url_map_fails_alone(
 def test_client_credentials_fetch_a_token_from_the_token_url(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PRODUCTIV_API_URL", sandbox.api_url)
-    monkeypatch.setenv("PRODUCTIV_TOKEN_URL", sandbox.token_url)
-    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
-    monkeypatch.setenv("PRODUCTIV_CLIENT_ID", "sandbox-client")
-    monkeypatch.setenv("PRODUCTIV_CLIENT_SECRET", "sandbox-secret")
+    use_client_credentials(sandbox, monkeypatch)
     (tmp_path / "a.json").write_text("{}")
 
     run = invoke("push", str(tmp_path / "a.json"))

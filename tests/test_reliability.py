@@ -23,7 +23,7 @@ from productiv_upload.retry import backoff_delay, parse_retry_after
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 from productiv_upload.throttle import ByteRate, RequestRate, parse_rate
 from productiv_upload.tokens import ClientCredentials, StaticToken
-from tests.conftest import invoke, make_files
+from tests.conftest import invoke, make_files, use_client_credentials
 
 
 def push_json(*args: str) -> tuple[int, dict[str, Any]]:
@@ -397,11 +397,7 @@ def test_a_token_refused_mid_run_is_renewed_once(sandbox: Sandbox, tmp_path: Pat
 def test_a_refused_client_secret_is_exit_3_with_the_service_message(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PRODUCTIV_API_URL", sandbox.api_url)
-    monkeypatch.setenv("PRODUCTIV_TOKEN_URL", sandbox.token_url)
-    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
-    monkeypatch.setenv("PRODUCTIV_CLIENT_ID", "sandbox-client")
-    monkeypatch.setenv("PRODUCTIV_CLIENT_SECRET", "wrong-secret-value")
+    use_client_credentials(sandbox, monkeypatch, secret="wrong-secret-value")
     [path] = make_files(tmp_path, 1)
 
     run = invoke("push", str(path))

@@ -19,7 +19,7 @@ from productiv_upload.push import NullEvents
 from productiv_upload.redact import Redactor, redact
 from productiv_upload.report import Status
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
-from tests.conftest import Run, invoke, make_files, run_process
+from tests.conftest import Run, invoke, make_files, run_process, use_client_credentials
 from tests.test_reliability import pusher_for
 
 SIGNATURE_PARAMS = ("Signature=", "X-Amz-Signature=", "AWSAccessKeyId=", "X-Amz-Credential=")
@@ -56,11 +56,7 @@ def test_a_successful_debug_run_writes_no_secret_anywhere(
 def test_client_secret_and_fetched_tokens_stay_hidden_even_on_401(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PRODUCTIV_API_URL", sandbox.api_url)
-    monkeypatch.setenv("PRODUCTIV_TOKEN_URL", sandbox.token_url)
-    monkeypatch.setenv("PRODUCTIV_APP_ID", "not-this-app")
-    monkeypatch.setenv("PRODUCTIV_CLIENT_ID", "sandbox-client")
-    monkeypatch.setenv("PRODUCTIV_CLIENT_SECRET", "sandbox-secret")
+    use_client_credentials(sandbox, monkeypatch, app_id="not-this-app")
     [path] = make_files(tmp_path, 1)
     log = tmp_path / "run.log"
 

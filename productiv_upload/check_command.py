@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
@@ -12,10 +11,10 @@ from productiv_upload.config import CONFIG_ENV, PROFILE_ENV, config_path
 from productiv_upload.errors import ExitStatus, UsageError
 from productiv_upload.push import PushOptions, connect
 from productiv_upload.redact import Redactor
-from productiv_upload.settings import resolve_service
+from productiv_upload.settings import describe_storage_hosts, resolve_service
 from productiv_upload.state import state_dir_and_source
 from productiv_upload.text import printable
-from productiv_upload.urls import check_signed_url, display_host, is_loopback_host
+from productiv_upload.urls import check_signed_url, display_host
 
 PROBE_FILENAME = "productiv-upload-check.json"
 
@@ -28,6 +27,7 @@ def run_check(
     token_url: str | None,
     profile: str | None,
     timeout: float,
+    storage_hosts: list[str] | None = None,
     environ: Mapping[str, str],
     stdout: TextIO,
     redactor: Redactor | None = None,
@@ -36,7 +36,7 @@ def run_check(
     redactor = redactor or Redactor()
     service = resolve_service(
         app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
-        environ=environ, profile=profile,
+        environ=environ, profile=profile, storage_hosts=storage_hosts,
     )  # fmt: skip
     assert service.credentials is not None
     stdout.write(
@@ -50,8 +50,7 @@ def run_check(
     if signed_url is None:
         stdout.write("FAILED: the API answered, but without an upload URL for the probe file\n")
         return int(ExitStatus.FILES_FAILED)
-    api_host = urllib.parse.urlsplit(service.api_url).hostname
-    problem = check_signed_url(signed_url, allow_http=is_loopback_host(api_host))
+    problem = check_signed_url(signed_url, storage_hosts=service.storage_hosts)
     if problem is not None:
         stdout.write(f"FAILED: {problem}\n")
         return int(ExitStatus.FILES_FAILED)
@@ -71,6 +70,7 @@ def run_config_show(
     profile: str | None,
     state_dir: Path | None,
     as_json: bool,
+    storage_hosts: list[str] | None = None,
     environ: Mapping[str, str],
     stdout: TextIO,
 ) -> int:
@@ -88,6 +88,7 @@ def run_config_show(
             service = resolve_service(
                 app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
                 environ=environ, profile=profile, need_credentials=need_credentials,
+                storage_hosts=storage_hosts,
             )  # fmt: skip
             break
         except UsageError as error:
@@ -97,7 +98,9 @@ def run_config_show(
             ("api_url", service.api_url, service.sources["api_url"]),
             ("app_id", service.app_id, service.sources["app_id"]),
             ("token_url", service.token_url, service.sources["token_url"]),
-        ]
+            ("storage_hosts", describe_storage_hosts(service.storage_hosts),
+             service.sources["storage_hosts"]),
+        ]  # fmt: skip
         if service.credentials is not None:
             credentials = service.credentials
             rows.append(("credentials", credentials.describe(), credentials.source))

@@ -119,6 +119,7 @@ def push(
     token_file: cli_options.TokenFile = None,
     token_url: cli_options.TokenUrl = None,
     profile: cli_options.Profile = None,
+    storage_host: cli_options.StorageHost = None,
     upload_type: Annotated[
         str | None,
         typer.Option(
@@ -283,9 +284,10 @@ def push(
         paths=paths or [], recursive=recursive, files_from=files_from, null=null,
         excludes=exclude or [], allow_empty=allow_empty, app_id=app_id, api_url=api_url,
         token_file=token_file, token_url=token_url, profile=profile, upload_type=upload_type,
-        sandbox=sandbox, concurrency=concurrency, batch_size=batch_size, retries=retries,
-        timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock, limit_rate=rate,
-        move_to=move_to, delete_after=delete_after, dry_run=dry_run, json_report=json_report,
+        storage_hosts=storage_host or [], sandbox=sandbox, concurrency=concurrency,
+        batch_size=batch_size, retries=retries, timeout=timeout, force=force,
+        state_dir=state_dir, wait_lock=wait_lock, limit_rate=rate, move_to=move_to,
+        delete_after=delete_after, dry_run=dry_run, json_report=json_report,
         report_path=report, log_file=log_file, quiet=quiet, max_age_hours=max_age, debug=debug,
     )  # fmt: skip
     # cron and systemd stop jobs with SIGTERM: treat it like Ctrl-C, finishing cleanly.
@@ -301,6 +303,7 @@ def check(
     token_file: cli_options.TokenFile = None,
     token_url: cli_options.TokenUrl = None,
     profile: cli_options.Profile = None,
+    storage_host: cli_options.StorageHost = None,
     timeout: cli_options.Timeout = 30.0,
     debug: cli_options.Debug = False,
 ) -> None:
@@ -309,8 +312,8 @@ def check(
 
     _exit(_guarded(lambda: run_check(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
-        profile=profile, timeout=timeout, environ=os.environ, stdout=sys.stdout,
-        redactor=_redactor(ctx),
+        profile=profile, timeout=timeout, storage_hosts=storage_host, environ=os.environ,
+        stdout=sys.stdout, redactor=_redactor(ctx),
     ), debug))  # fmt: skip
 
 
@@ -321,6 +324,7 @@ def config_show(
     token_file: cli_options.TokenFile = None,
     token_url: cli_options.TokenUrl = None,
     profile: cli_options.Profile = None,
+    storage_host: cli_options.StorageHost = None,
     state_dir: cli_options.StateDir = None,
     as_json: cli_options.Json = False,
 ) -> None:
@@ -329,8 +333,8 @@ def config_show(
 
     _exit(_guarded(lambda: run_config_show(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
-        profile=profile, state_dir=state_dir, as_json=as_json, environ=os.environ,
-        stdout=sys.stdout,
+        profile=profile, state_dir=state_dir, as_json=as_json, storage_hosts=storage_host,
+        environ=os.environ, stdout=sys.stdout,
     ), debug=False))  # fmt: skip
 
 

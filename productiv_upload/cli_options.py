@@ -60,6 +60,17 @@ Profile = Annotated[
         help="Profile of the config file to use (env PRODUCTIV_PROFILE; default: default).",
     ),
 ]
+StorageHost = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--storage-host",
+        metavar="PATTERN",
+        rich_help_panel=SERVICE,
+        show_default=False,
+        help="Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env "
+        "PRODUCTIV_STORAGE_HOSTS; default: *.amazonaws.com for Productiv's API, any otherwise).",
+    ),
+]
 StateDir = Annotated[
     Path | None,
     typer.Option(

@@ -40,6 +40,7 @@ KEYS = frozenset(
         "client_id",
         "client_secret",
         "client_secret_file",
+        "storage_hosts",
     }
 )
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -130,10 +131,11 @@ def load_profile(profile_flag: str | None, environ: Mapping[str, str]) -> Profil
                 f"config file {shown}: unknown setting {printable(key)!r} in "
                 f"[{printable(name)}] (known: {', '.join(sorted(KEYS))})"
             )
+        if key == "storage_hosts" and _is_list_of_strings(value):
+            value = ",".join(value)  # a list of patterns, or one comma-separated string
         if not isinstance(value, str) or not value:
-            raise UsageError(
-                f"config file {shown}: {key} in [{printable(name)}] must be a non-empty string"
-            )
+            kind = "a list of host patterns" if key == "storage_hosts" else "a non-empty string"
+            raise UsageError(f"config file {shown}: {key} in [{printable(name)}] must be {kind}")
         values[key] = value
     if "client_secret" in values and info.st_mode & 0o044:
         raise UsageError(
@@ -141,6 +143,10 @@ def load_profile(profile_flag: str | None, environ: Mapping[str, str]) -> Profil
             f"users; run: chmod 600 {shown}"
         )
     return Profile(name, path, values)
+
+
+def _is_list_of_strings(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
 
 
 def expand_path(value: str) -> Path:

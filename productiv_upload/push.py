@@ -30,10 +30,10 @@ from productiv_upload.urls import check_signed_url, signed_url_has_expired
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_RETRIES = 5
-GRACE_S = 5.0
+GRACE_S = 5.0  # how long in-flight PUTs may finish after an interrupt
 # Servers and proxies commonly refuse request lines over 8 KiB (414): 100 long non-ASCII names,
 # percent-encoded, would pass that.
-MAX_QUERY_BYTES = 6000  # how long in-flight PUTs may finish after an interrupt
+MAX_QUERY_BYTES = 6000
 
 
 class PushEvents(Protocol):
@@ -69,8 +69,8 @@ class PushOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     batch_size: int = MAX_BATCH
     retries: int = DEFAULT_RETRIES
-    # Plain-http signed URLs are accepted only when the API itself is on loopback (the sandbox).
-    allow_http_storage: bool = False
+    # Host patterns signed URLs may point to (None: any); http:// only ever to loopback hosts.
+    storage_hosts: tuple[str, ...] | None = None
     grace_s: float = GRACE_S
     limit_rate: float | None = None  # bytes per second, across all transfers
 
@@ -262,7 +262,7 @@ class Pusher:
         attempts = refreshes = 0
         error = "not sent"
         while attempts <= self._options.retries:
-            refusal = check_signed_url(signed_url, allow_http=self._options.allow_http_storage)
+            refusal = check_signed_url(signed_url, storage_hosts=self._options.storage_hosts)
             if refusal is not None:
                 return _failed(file, refusal, attempts)
             if signed_url_has_expired(signed_url):

@@ -9,7 +9,6 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +33,6 @@ from productiv_upload.settings import Credentials, ServiceSettings, resolve_serv
 from productiv_upload.spool import prepare_move_target, settle
 from productiv_upload.state import AppLock, resolve_state_dir
 from productiv_upload.text import printable
-from productiv_upload.urls import is_loopback_host
 
 OLD_FILES_NAMED = 3  # how many too-old files the warning names
 
@@ -52,6 +50,7 @@ class PushRequest:
     token_file: Path | None = None
     token_url: str | None = None
     profile: str | None = None
+    storage_hosts: list[str] = field(default_factory=list)
     upload_type: str | None = None
     sandbox: bool = False
     concurrency: int = 8
@@ -219,7 +218,7 @@ def _service(
     service = resolve_service(
         app_id=request.app_id, api_url=request.api_url, token_url=request.token_url,
         token_file=request.token_file, environ=environ, profile=request.profile,
-        need_credentials=sends and not request.dry_run,
+        need_credentials=sends and not request.dry_run, storage_hosts=request.storage_hosts,
     )  # fmt: skip
     return service, resolve_state_dir(request.state_dir, environ), None
 
@@ -237,7 +236,7 @@ def _upload(
         batch_size=request.batch_size,
         retries=request.retries,
         limit_rate=request.limit_rate,
-        allow_http_storage=is_loopback_host(urllib.parse.urlsplit(service.api_url).hostname),
+        storage_hosts=service.storage_hosts,
     )
     timeout = (min(request.timeout, 10.0), request.timeout)
     api, storage = connect(service, options, upload_type=request.upload_type, timeout=timeout,

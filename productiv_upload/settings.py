@@ -15,10 +15,13 @@ from pathlib import Path
 from productiv_upload.config import Profile, expand_path, load_profile
 from productiv_upload.errors import UsageError
 from productiv_upload.text import printable
-from productiv_upload.urls import check_service_url, display_url
+from productiv_upload.urls import check_service_url, display_url, parse_host_patterns
 
 DEFAULT_API_URL = "https://api.productiv.com"
 DEFAULT_TOKEN_URL = "https://login.api.productiv.com/oauth2/token"  # noqa: S105 (a URL)
+# Productiv's own API hands out URLs to Amazon S3 only; elsewhere (a sandbox, a staging
+# service) storage may be anywhere, so no default restriction is imposed there.
+PRODUCTION_STORAGE_HOSTS: tuple[str, ...] = ("*.amazonaws.com",)
 MAX_TOKEN_FILE_BYTES = 64 * 1024
 
 
@@ -44,6 +47,8 @@ class ServiceSettings:
     credentials: Credentials | None
     sources: dict[str, str] = field(default_factory=dict)
     profile: str = "default"
+    # Host patterns signed URLs may point to; None: any host.
+    storage_hosts: tuple[str, ...] | None = None
 
 
 def resolve_service(
@@ -55,6 +60,7 @@ def resolve_service(
     environ: Mapping[str, str],
     profile: str | None = None,
     need_credentials: bool = True,
+    storage_hosts: list[str] | None = None,
 ) -> ServiceSettings:
     """Combine flags (the keyword arguments), the environment and the config file's profile."""
     chosen = load_profile(profile, environ)
@@ -89,12 +95,30 @@ def resolve_service(
         if problem:
             raise UsageError(f"{problem}: {printable(display_url(url))}")
 
+    flag_hosts = ",".join(storage_hosts) if storage_hosts else None
+    hosts_text = pick("storage_hosts", flag_hosts, "PRODUCTIV_STORAGE_HOSTS", None)
+    if hosts_text is None:
+        production = resolved_api.rstrip("/").lower() == DEFAULT_API_URL
+        resolved_hosts = PRODUCTION_STORAGE_HOSTS if production else None
+        sources["storage_hosts"] = "default for this API URL"
+    else:
+        try:
+            resolved_hosts = parse_host_patterns(hosts_text)
+        except ValueError as error:
+            where = sources["storage_hosts"]
+            raise UsageError(f"storage hosts from {where}: {printable(str(error))}") from None
+
     credentials = _credentials(token_file, environ, chosen) if need_credentials else None
     if credentials is not None:
         sources["credentials"] = credentials.source
     return ServiceSettings(
-        resolved_api, resolved_app, resolved_token_url, credentials, sources, chosen.name
-    )
+        resolved_api, resolved_app, resolved_token_url, credentials, sources, chosen.name,
+        resolved_hosts,
+    )  # fmt: skip
+
+
+def describe_storage_hosts(hosts: tuple[str, ...] | None) -> str:
+    return ", ".join(hosts) if hosts is not None else "any host"
 
 
 def check_app_id(app_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import time
 import urllib.parse
@@ -35,8 +36,39 @@ def check_service_url(url: str, what: str) -> str | None:
     return None
 
 
-def check_signed_url(url: str, *, allow_http: bool) -> str | None:
-    """Return why a signed upload URL must not be used, or None when it may be PUT to."""
+STORAGE_HOSTS_SETTING = "storage_hosts (config file), --storage-host or PRODUCTIV_STORAGE_HOSTS"
+
+
+def parse_host_patterns(text: str) -> tuple[str, ...]:
+    """Comma-separated host patterns (`*.amazonaws.com`, `s3.example.com`), checked and lowered."""
+    patterns = []
+    for item in text.split(","):
+        pattern = item.strip().lower().removeprefix("[").removesuffix("]")
+        if not pattern:
+            continue
+        # One colon is a port, a slash a scheme or path: patterns match host names alone.
+        if "/" in pattern or pattern.count(":") == 1 or any(c.isspace() for c in pattern):
+            raise ValueError(
+                f"{pattern!r} is not a host pattern; give a host name such as *.example.com"
+            )
+        patterns.append(pattern)
+    if not patterns:
+        raise ValueError("no host pattern given")
+    return tuple(patterns)
+
+
+def host_matches(host: str, patterns: tuple[str, ...]) -> bool:
+    host = host.lower().rstrip(".")
+    return any(fnmatch.fnmatchcase(host, pattern) for pattern in patterns)
+
+
+def check_signed_url(url: str, *, storage_hosts: tuple[str, ...] | None = None) -> str | None:
+    """Return why a signed upload URL must not be used, or None when it may be PUT to.
+
+    http:// is accepted only when the URL's own host is a loopback address: whatever the API
+    is, export files never cross a network in clear text. `storage_hosts` (None: any host)
+    are the host patterns signed URLs may point to.
+    """
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname
@@ -44,10 +76,21 @@ def check_signed_url(url: str, *, allow_http: bool) -> str | None:
         return "the API returned a signed URL that is not a valid URL"
     if not host:
         return "the API returned a signed URL without a host"
-    if parts.scheme == "https" or (parts.scheme == "http" and allow_http):
-        return None
-    scheme = parts.scheme or "none"
-    return f"the API returned a signed URL with scheme {scheme!r}; only https:// is used"
+    shown = display_host(url)
+    if parts.scheme == "http" and not is_loopback_host(host):
+        return (
+            f"the API returned a signed URL over plain http:// to {shown}, which is not a "
+            "loopback address; only https:// is used for remote storage"
+        )
+    if parts.scheme not in ("http", "https"):
+        scheme = parts.scheme or "none"
+        return f"the API returned a signed URL with scheme {scheme!r}; only https:// is used"
+    if storage_hosts is not None and not host_matches(host, storage_hosts):
+        return (
+            f"the signed URL points to {shown}, which is not an allowed storage host "
+            f"({', '.join(storage_hosts)}); to allow it, set {STORAGE_HOSTS_SETTING}"
+        )
+    return None
 
 
 def signed_url_expiry(url: str) -> float | None:

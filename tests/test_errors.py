@@ -9,13 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from productiv_upload.api import ProductivApi
-from productiv_upload.discover import discover
-from productiv_upload.http import StorageClient, make_session
-from productiv_upload.push import Pusher, PushOptions
-from productiv_upload.report import Status
-from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
-from productiv_upload.tokens import StaticToken
+from productiv_upload.sandbox import Sandbox
 from tests.conftest import invoke, make_files
 
 
@@ -118,23 +112,6 @@ def test_unreachable_api_fails_the_files_with_a_clear_reason(
 
     assert run.exit_code == 1
     assert f"could not reach the API at 127.0.0.1:{port}: connection refused" in run.stdout
-
-
-def test_plain_http_signed_urls_are_refused_without_connecting(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
-    files = make_files(tmp_path, 2)
-    session = make_session(pool_size=2)
-    api = ProductivApi(sandbox.api_url, SANDBOX_APP_ID, StaticToken(SANDBOX_TOKEN), session)
-    storage = StorageClient(pool_size=2)
-
-    outcome = Pusher(api, storage, PushOptions(allow_http_storage=False)).run(
-        discover(map(str, files)).files
-    )
-
-    assert [r.status for r in outcome.results] == [Status.FAILED, Status.FAILED]
-    assert all("only https://" in (r.error or "") for r in outcome.results)
-    assert sandbox.requests_of("put") == []
 
 
 def test_signature_never_appears_in_a_storage_failure(

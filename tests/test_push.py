@@ -201,7 +201,7 @@ def test_next_batch_urls_are_fetched_while_the_current_batch_uploads(
     api = RecordingApi(
         sandbox.api_url, SANDBOX_APP_ID, StaticToken(SANDBOX_TOKEN), make_session(pool_size=2)
     )
-    options = PushOptions(concurrency=2, batch_size=5, allow_http_storage=True)
+    options = PushOptions(concurrency=2, batch_size=5)
     Pusher(api, StorageClient(pool_size=2), options, Recorder()).run(
         discover(map(str, files)).files
     )

@@ -42,7 +42,7 @@ def pusher_for(sandbox: Sandbox, **options: object) -> Pusher:
         sandbox.api_url, SANDBOX_APP_ID, StaticToken(SANDBOX_TOKEN), make_session(pool_size=2)
     )
     storage = StorageClient(pool_size=4)
-    return Pusher(api, storage, PushOptions(allow_http_storage=True, **options))  # type: ignore[arg-type]
+    return Pusher(api, storage, PushOptions(**options))  # type: ignore[arg-type]
 
 
 # --- retries ---

@@ -10,7 +10,7 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:
         print(f"productiv-upload {__version__}")
         return
-    from productiv_upload.cli import main as cli_main
+    from productiv_upload.cli.app import main as cli_main
 
     cli_main()
 

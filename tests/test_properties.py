@@ -22,13 +22,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from productiv_upload.api import _service_message, _url_map
-from productiv_upload.discover import LocalFile, _matches, _segment, expand_pattern
-from productiv_upload.errors import ApiError, UsageError
-from productiv_upload.journal import Journal, JournalError, Upload
-from productiv_upload.push import MAX_QUERY_BYTES, make_batches
-from productiv_upload.redact import REDACTED, SECRET_QUERY_PARAMS, redact
-from productiv_upload.text import printable
+from productiv_upload.common.errors import ApiError, UsageError
+from productiv_upload.common.redact import REDACTED, SECRET_QUERY_PARAMS, redact
+from productiv_upload.common.text import printable
+from productiv_upload.core.discover import LocalFile, _matches, _segment, expand_pattern
+from productiv_upload.core.journal import Journal, JournalError, Upload
+from productiv_upload.core.pusher import MAX_QUERY_BYTES, make_batches
+from productiv_upload.service.api import _service_message, _url_map
 
 # conftest's autouse fixture is function-scoped; nothing here depends on it being fresh.
 PROPERTY = settings(

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from productiv_upload.api import ProductivApi
-from productiv_upload.discover import discover
-from productiv_upload.http import StorageClient, make_session
-from productiv_upload.push import NullEvents, Pusher, PushOptions
-from productiv_upload.report import FileResult
+from productiv_upload.core.discover import discover
+from productiv_upload.core.pusher import NullEvents, Pusher, PushOptions
+from productiv_upload.core.report import FileResult
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
-from productiv_upload.tokens import StaticToken
+from productiv_upload.service.api import ProductivApi
+from productiv_upload.service.http import StorageClient, make_session
+from productiv_upload.service.tokens import StaticToken
 from tests.conftest import invoke, make_files, use_client_credentials
 
 FORBIDDEN_STORAGE_HEADERS = ("authorization", "content-type", "content-md5", "transfer-encoding")

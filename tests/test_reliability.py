@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from productiv_upload.api import ProductivApi
-from productiv_upload.discover import LocalFile, discover
-from productiv_upload.http import StorageClient, make_session
-from productiv_upload.journal import JOURNAL_NAME, Journal
-from productiv_upload.push import NullEvents, Pusher, PushOptions
-from productiv_upload.report import Status
-from productiv_upload.retry import backoff_delay, parse_retry_after
+from productiv_upload.core.discover import LocalFile, discover
+from productiv_upload.core.journal import JOURNAL_NAME, Journal
+from productiv_upload.core.pusher import NullEvents, Pusher, PushOptions
+from productiv_upload.core.report import Status
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
-from productiv_upload.throttle import ByteRate, RequestRate, parse_rate
-from productiv_upload.tokens import ClientCredentials, StaticToken
+from productiv_upload.service.api import ProductivApi
+from productiv_upload.service.http import StorageClient, make_session
+from productiv_upload.service.retry import backoff_delay, parse_retry_after
+from productiv_upload.service.throttle import ByteRate, RequestRate, parse_rate
+from productiv_upload.service.tokens import ClientCredentials, StaticToken
 from tests.conftest import invoke, make_files, use_client_credentials
 
 

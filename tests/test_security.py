@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from productiv_upload.discover import LocalFile, discover
-from productiv_upload.push import NullEvents
-from productiv_upload.redact import Redactor, redact
-from productiv_upload.report import Status
+from productiv_upload.common.redact import Redactor, redact
+from productiv_upload.core.discover import LocalFile, discover
+from productiv_upload.core.pusher import NullEvents
+from productiv_upload.core.report import Status
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import Run, invoke, make_files, run_process, use_client_credentials
 from tests.test_reliability import pusher_for

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from productiv_upload.discover import LocalFile
-from productiv_upload.errors import UsageError
-from productiv_upload.report import FileResult, Status
-from productiv_upload.text import printable
+from productiv_upload.common.errors import UsageError
+from productiv_upload.common.text import printable
+from productiv_upload.core.discover import LocalFile
+from productiv_upload.core.report import FileResult, Status
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The sandbox's HTTP side: how the emulated API, token endpoint and bucket answer requests.
 
-The state they read and change (tokens, faults, what was stored) lives in `sandbox.Sandbox`.
+The state they read and change (tokens, faults, what was stored) lives in `state.SandboxState`,
+which the server hands to each request.
 """
 
 from __future__ import annotations
@@ -13,59 +14,28 @@ import socket
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from productiv_upload.sandbox import Sandbox
+from productiv_upload.sandbox.state import (
+    BUCKET,
+    MAX_FILENAMES,
+    MAX_PUT_BYTES,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SCOPE,
+    RecordedRequest,
+    SandboxState,
+)
 
-# Facts of the services being emulated, and the sandbox's well-known fake credentials.
-SANDBOX_CLIENT_ID = "sandbox-client"
-SANDBOX_CLIENT_SECRET = "sandbox-secret"
-SCOPE = "https://api.productiv.com/connector.write"
-BUCKET = "productiv-data"
-MAX_FILENAMES = 100
-MAX_PUT_BYTES = 5 * 1024**3
 _UPLOAD_PATH = re.compile(r"^/services/push/v1/customer/apps/([^/]+)/upload$")
 _READ_CHUNK = 256 * 1024
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    kind: str  # "api", "put" or "token"
-    method: str
-    path: str  # raw request target, query string included
-    headers: tuple[tuple[str, str], ...]
-    status: int
-    client_port: int  # tells keep-alive connections apart
-    form: tuple[tuple[str, str], ...] = ()  # a token request's fields, client_secret masked
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-
-def quote_segment(segment: str) -> str:
-    return urllib.parse.quote(segment, safe="")
-
-
-def safe_name(segment: str) -> str:
-    """A name for `segment` on local disk: no separators, no leading dot, under 255 bytes."""
-    quoted = quote_segment(segment)
-    if quoted.startswith("."):
-        quoted = "%2E" + quoted[1:]
-    if len(quoted) > 200:  # percent-encoding triples non-ASCII names
-        quoted = quoted[:120] + "~" + hashlib.sha256(segment.encode()).hexdigest()[:40]
-    return quoted
 
 
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # up to 64 parallel PUTs connect at once
-    sandbox: Sandbox
+    state: SandboxState
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up mid-request are part of what the sandbox is for; stay quiet.
@@ -81,8 +51,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         pass  # Sandbox.record does the logging, with signatures left out
 
     @property
-    def sandbox(self) -> Sandbox:
-        return self.server.sandbox
+    def sandbox(self) -> SandboxState:
+        return self.server.state
 
     def _delay(self) -> None:
         if self.sandbox.faults.latency_s > 0:

@@ -13,11 +13,11 @@ from typing import BinaryIO
 
 import urllib3
 
-from productiv_upload.discover import LocalFile
-from productiv_upload.http import RETRY_STATUSES, StorageClient, describe_network_error
-from productiv_upload.redact import redact
-from productiv_upload.text import printable
-from productiv_upload.throttle import ByteRate
+from productiv_upload.common.redact import redact
+from productiv_upload.common.text import printable
+from productiv_upload.core.discover import LocalFile
+from productiv_upload.service.http import RETRY_STATUSES, StorageClient, describe_network_error
+from productiv_upload.service.throttle import ByteRate
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_READ = 1024 * 1024

@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from productiv_upload.config import CONFIG_ENV, PROFILE_ENV, config_path
-from productiv_upload.errors import ExitStatus, UsageError
-from productiv_upload.push import PushOptions, connect
-from productiv_upload.redact import Redactor
-from productiv_upload.settings import describe_storage_hosts, resolve_service
-from productiv_upload.state import state_dir_and_source
-from productiv_upload.text import printable
-from productiv_upload.urls import check_signed_url, display_host
+from productiv_upload.common.errors import ExitStatus, UsageError
+from productiv_upload.common.redact import Redactor
+from productiv_upload.common.text import printable
+from productiv_upload.core.config import CONFIG_ENV, PROFILE_ENV, config_path
+from productiv_upload.core.pusher import PushOptions, connect
+from productiv_upload.core.settings import describe_storage_hosts, resolve_service
+from productiv_upload.core.state import state_dir_and_source
+from productiv_upload.service.urls import check_signed_url, display_host
 
 PROBE_FILENAME = "productiv-upload-check.json"
 

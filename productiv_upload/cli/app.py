@@ -16,10 +16,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from productiv_upload import __version__, cli_options
-from productiv_upload.cli_options import INPUT, OUTPUT, TRANSFER
-from productiv_upload.errors import ExitStatus, UploadError
-from productiv_upload.redact import Redactor, redacting
+from productiv_upload import __version__
+from productiv_upload.cli import options as cli_options
+from productiv_upload.cli.options import INPUT, OUTPUT, TRANSFER
+from productiv_upload.common.errors import ExitStatus, UploadError
+from productiv_upload.common.redact import Redactor, redacting
 
 PUSH_HELP = """Upload files to Productiv's Batch Files Upload API.
 
@@ -270,11 +271,11 @@ def push(
     ] = 12.0,
     debug: cli_options.Debug = False,
 ) -> None:
-    from productiv_upload.push_command import PushRequest, run_push
+    from productiv_upload.core.run import PushRequest, run_push
 
     if move_to is not None and delete_after:
         _fail("choose --move-to or --delete-after, not both", ExitStatus.BAD_INPUT)
-    from productiv_upload.throttle import parse_rate
+    from productiv_upload.service.throttle import parse_rate
 
     try:
         rate = parse_rate(limit_rate) if limit_rate is not None else None
@@ -308,7 +309,7 @@ def check(
     debug: cli_options.Debug = False,
 ) -> None:
     """Prove the credentials and the app work, before the first cron run. Uploads nothing."""
-    from productiv_upload.check_command import run_check
+    from productiv_upload.cli.check import run_check
 
     _exit(_guarded(lambda: run_check(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
@@ -329,7 +330,7 @@ def config_show(
     as_json: cli_options.Json = False,
 ) -> None:
     """Print the resolved settings and where each came from; secrets show as <hidden>."""
-    from productiv_upload.check_command import run_config_show
+    from productiv_upload.cli.check import run_config_show
 
     _exit(_guarded(lambda: run_config_show(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
@@ -356,7 +357,7 @@ def history(
     state_dir: cli_options.StateDir = None,
 ) -> None:
     """List the uploads the journal recorded, oldest first."""
-    from productiv_upload.history_command import run_history
+    from productiv_upload.cli.history import run_history
 
     _exit(_guarded(lambda: run_history(
         app_id=app_id, since=since, as_json=as_json, state_dir=state_dir, environ=os.environ,
@@ -380,7 +381,7 @@ def sandbox_command(
     ] = None,
 ) -> None:
     """Run the local sandbox (API, token endpoint and bucket) in the foreground."""
-    from productiv_upload.sandbox_command import run_sandbox
+    from productiv_upload.cli.sandbox import run_sandbox
 
     signal.signal(signal.SIGTERM, _interrupt)
     _exit(_guarded(lambda: run_sandbox(port, directory, sys.stdout, sys.stderr), debug=False))

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from productiv_upload.errors import UsageError
-from productiv_upload.report import FileResult, Status
-from productiv_upload.text import printable
+from productiv_upload.common.errors import UsageError
+from productiv_upload.common.text import printable
+from productiv_upload.core.report import FileResult, Status
 
 _GLOB_MAGIC = re.compile(r"[*?[]")
 

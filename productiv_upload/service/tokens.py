@@ -9,10 +9,10 @@ from typing import Protocol
 
 import requests
 
-from productiv_upload.errors import AccessRefused, ApiError
-from productiv_upload.redact import redact
-from productiv_upload.text import printable
-from productiv_upload.urls import display_host
+from productiv_upload.common.errors import AccessRefused, ApiError
+from productiv_upload.common.redact import redact
+from productiv_upload.common.text import printable
+from productiv_upload.service.urls import display_host
 
 SCOPE = "https://api.productiv.com/connector.write"
 RENEW_BEFORE_EXPIRY_S = 60.0

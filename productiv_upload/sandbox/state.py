@@ -1,8 +1,7 @@
-"""A strict local stand-in for Productiv's upload API and the S3 bucket it signs URLs for.
+"""What the sandbox knows and does, apart from HTTP: apps, tokens, faults, signing, what landed.
 
-Standard library only, loopback only. It is how a new user tries the tool, how a cron script is
-rehearsed without touching production, and what the test suite talks to. It is deliberately as
-strict as the real services: whatever the real API or S3 would refuse, it refuses the same way.
+The HTTP handler (`handler`) reads and changes this state; the server (`server`) binds it to a
+socket. Standard library only.
 """
 
 from __future__ import annotations
@@ -19,31 +18,45 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from productiv_upload.sandbox_handler import (
-    BUCKET,
-    MAX_FILENAMES,
-    MAX_PUT_BYTES,
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    RecordedRequest,
-    SandboxHandler,
-    SandboxServer,
-    quote_segment,
-    safe_name,
-)
+# Facts of the services being emulated, and the sandbox's well-known fake credentials.
+SANDBOX_CLIENT_ID = "sandbox-client"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+SCOPE = "https://api.productiv.com/connector.write"
+BUCKET = "productiv-data"
+MAX_FILENAMES = 100
+MAX_PUT_BYTES = 5 * 1024**3
 
-__all__ = [
-    "BUCKET",
-    "MAX_FILENAMES",
-    "MAX_PUT_BYTES",
-    "SANDBOX_APP_ID",
-    "SANDBOX_CLIENT_ID",
-    "SANDBOX_CLIENT_SECRET",
-    "SANDBOX_TOKEN",
-    "Faults",
-    "RecordedRequest",
-    "Sandbox",
-]
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    kind: str  # "api", "put" or "token"
+    method: str
+    path: str  # raw request target, query string included
+    headers: tuple[tuple[str, str], ...]
+    status: int
+    client_port: int  # tells keep-alive connections apart
+    form: tuple[tuple[str, str], ...] = ()  # a token request's fields, client_secret masked
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def quote_segment(segment: str) -> str:
+    return urllib.parse.quote(segment, safe="")
+
+
+def safe_name(segment: str) -> str:
+    """A name for `segment` on local disk: no separators, no leading dot, under 255 bytes."""
+    quoted = quote_segment(segment)
+    if quoted.startswith("."):
+        quoted = "%2E" + quoted[1:]
+    if len(quoted) > 200:  # percent-encoding triples non-ASCII names
+        quoted = quoted[:120] + "~" + hashlib.sha256(segment.encode()).hexdigest()[:40]
+    return quoted
+
 
 # Well-known fake credentials: the sandbox is a rehearsal space, not a vault.
 SANDBOX_APP_ID = "sandbox-app"
@@ -75,20 +88,20 @@ class Faults:
     signed_url_override: str | None = None  # handed out instead of every signed URL
 
 
-class Sandbox:
-    """The API, the token endpoint and the bucket, served by one HTTP server on loopback."""
+class SandboxState:
+    """The sandbox's memory, shared by the threads that answer requests."""
 
     def __init__(
         self,
         storage_dir: Path,
+        base_url: str,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
         apps: tuple[str, ...] = (SANDBOX_APP_ID,),
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.storage_dir = Path(storage_dir)
         self.storage_dir.mkdir(parents=True, exist_ok=True)
+        self.base_url = base_url  # where signed URLs point
         self.apps = set(apps)
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
@@ -100,48 +113,6 @@ class Sandbox:
         self._api_times: collections.deque[float] = collections.deque()
         self._puts_now = 0
         self.peak_puts = 0  # the most PUTs ever in progress at once
-        self._server = SandboxServer((host, port), SandboxHandler)
-        self._server.sandbox = self
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.socket.getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def api_url(self) -> str:
-        return self.base_url
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.base_url}/oauth2/token"
-
-    def start(self) -> Sandbox:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="sandbox", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def close(self) -> None:
-        """Release the port after `serve_forever` has returned in this thread."""
-        self._server.server_close()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # What landed, for tests and for the user.
 

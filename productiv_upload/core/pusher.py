@@ -13,20 +13,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from productiv_upload.api import MAX_BATCH, ProductivApi
-from productiv_upload.discover import LocalFile
-from productiv_upload.errors import AccessRefused, ApiError, UploadError, UsageError
-from productiv_upload.http import StorageClient, api_retry, make_session
-from productiv_upload.journal import Journal, JournalError, Upload, utc_now
-from productiv_upload.redact import redact
-from productiv_upload.report import FileResult, Status
-from productiv_upload.retry import backoff_delay
-from productiv_upload.settings import ServiceSettings
-from productiv_upload.text import printable
-from productiv_upload.throttle import ByteRate
-from productiv_upload.tokens import ClientCredentials, StaticToken, TokenSource
-from productiv_upload.transfer import PutOutcome, put_file
-from productiv_upload.urls import check_signed_url, signed_url_has_expired
+from productiv_upload.common.errors import AccessRefused, ApiError, UploadError, UsageError
+from productiv_upload.common.redact import redact
+from productiv_upload.common.text import printable
+from productiv_upload.core.discover import LocalFile
+from productiv_upload.core.journal import Journal, JournalError, Upload, utc_now
+from productiv_upload.core.report import FileResult, Status
+from productiv_upload.core.settings import ServiceSettings
+from productiv_upload.core.transfer import PutOutcome, put_file
+from productiv_upload.service.api import MAX_BATCH, ProductivApi
+from productiv_upload.service.http import StorageClient, api_retry, make_session
+from productiv_upload.service.retry import backoff_delay
+from productiv_upload.service.throttle import ByteRate
+from productiv_upload.service.tokens import ClientCredentials, StaticToken, TokenSource
+from productiv_upload.service.urls import check_signed_url, signed_url_has_expired
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_RETRIES = 5

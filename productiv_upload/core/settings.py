@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from productiv_upload.config import Profile, expand_path, load_profile
-from productiv_upload.errors import UsageError
-from productiv_upload.text import printable
-from productiv_upload.urls import check_service_url, display_url, parse_host_patterns
+from productiv_upload.common.errors import UsageError
+from productiv_upload.common.text import printable
+from productiv_upload.core.config import Profile, expand_path, load_profile
+from productiv_upload.service.urls import check_service_url, display_url, parse_host_patterns
 
 DEFAULT_API_URL = "https://api.productiv.com"
 DEFAULT_TOKEN_URL = "https://login.api.productiv.com/oauth2/token"  # noqa: S105 (a URL)

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from productiv_upload.discover import LocalFile
-from productiv_upload.errors import UsageError
+from productiv_upload.common.errors import UsageError
+from productiv_upload.core.discover import LocalFile
 
 JOURNAL_NAME = "journal.sqlite3"
 SCHEMA_VERSION = 1

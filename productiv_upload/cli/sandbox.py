@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from productiv_upload.errors import UsageError
+from productiv_upload.common.errors import UsageError
 from productiv_upload.sandbox import (
     SANDBOX_APP_ID,
     SANDBOX_CLIENT_ID,

@@ -15,10 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from productiv_upload.discover import Discovery, LocalFile, discover, read_path_list
-from productiv_upload.errors import ExitStatus, UploadError, UsageError
-from productiv_upload.journal import JOURNAL_NAME, Journal, split_already_uploaded
-from productiv_upload.present import (
+from productiv_upload.cli.present import (
     PlainPresenter,
     Presenter,
     TeePresenter,
@@ -26,13 +23,16 @@ from productiv_upload.present import (
     dry_run_listing,
     plural,
 )
-from productiv_upload.push import Pusher, PushOptions, PushOutcome, connect
-from productiv_upload.redact import Redactor, redacting
-from productiv_upload.report import FileResult, RunReport, Status
-from productiv_upload.settings import Credentials, ServiceSettings, resolve_service
-from productiv_upload.spool import prepare_move_target, settle
-from productiv_upload.state import AppLock, resolve_state_dir
-from productiv_upload.text import printable
+from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
+from productiv_upload.common.redact import Redactor, redacting
+from productiv_upload.common.text import printable
+from productiv_upload.core.discover import Discovery, LocalFile, discover, read_path_list
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, split_already_uploaded
+from productiv_upload.core.pusher import Pusher, PushOptions, PushOutcome, connect
+from productiv_upload.core.report import FileResult, RunReport, Status
+from productiv_upload.core.settings import Credentials, ServiceSettings, resolve_service
+from productiv_upload.core.spool import prepare_move_target, settle
+from productiv_upload.core.state import AppLock, resolve_state_dir
 
 OLD_FILES_NAMED = 3  # how many too-old files the warning names
 

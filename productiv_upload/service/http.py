@@ -16,7 +16,7 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from productiv_upload import __version__
-from productiv_upload.retry import MAX_RETRY_AFTER_S
+from productiv_upload.service.retry import MAX_RETRY_AFTER_S
 
 USER_AGENT = f"productiv-upload/{__version__}"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0

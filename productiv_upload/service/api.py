@@ -9,13 +9,13 @@ from collections.abc import Sequence
 import requests
 import requests.auth
 
-from productiv_upload.errors import AccessRefused, ApiError
-from productiv_upload.http import describe_network_error
-from productiv_upload.redact import redact
-from productiv_upload.text import printable
-from productiv_upload.throttle import RequestRate
-from productiv_upload.tokens import TokenSource
-from productiv_upload.urls import display_host
+from productiv_upload.common.errors import AccessRefused, ApiError
+from productiv_upload.common.redact import redact
+from productiv_upload.common.text import printable
+from productiv_upload.service.http import describe_network_error
+from productiv_upload.service.throttle import RequestRate
+from productiv_upload.service.tokens import TokenSource
+from productiv_upload.service.urls import display_host
 
 MAX_BATCH = 100  # the service's limit on filenames per request
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # 100 signed URLs take well under 1 MB

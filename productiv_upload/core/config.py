@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from productiv_upload.errors import UsageError
-from productiv_upload.text import printable
+from productiv_upload.common.errors import UsageError
+from productiv_upload.common.text import printable
 
 CONFIG_ENV = "PRODUCTIV_UPLOAD_CONFIG"
 PROFILE_ENV = "PRODUCTIV_PROFILE"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from productiv_upload.errors import ExitStatus, UploadError
-from productiv_upload.text import printable
+from productiv_upload.common.errors import ExitStatus, UploadError
+from productiv_upload.common.text import printable
 
 APP_DIR = "productiv-upload"
 

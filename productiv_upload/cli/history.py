@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from productiv_upload.errors import UsageError
-from productiv_upload.journal import JOURNAL_NAME, Journal
-from productiv_upload.state import resolve_state_dir
-from productiv_upload.text import human_size, printable
+from productiv_upload.common.errors import UsageError
+from productiv_upload.common.text import human_size, printable
+from productiv_upload.core.journal import JOURNAL_NAME, Journal
+from productiv_upload.core.state import resolve_state_dir
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}

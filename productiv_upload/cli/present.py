@@ -23,10 +23,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from productiv_upload.discover import LocalFile
-from productiv_upload.push import NullEvents, PushEvents, make_batches
-from productiv_upload.report import FileResult, RunReport, Status
-from productiv_upload.text import human_size, printable
+from productiv_upload.common.text import human_size, printable
+from productiv_upload.core.discover import LocalFile
+from productiv_upload.core.pusher import NullEvents, PushEvents, make_batches
+from productiv_upload.core.report import FileResult, RunReport, Status
 
 TABLE_ALL_ROWS_UP_TO = 30  # past this many files, the final table lists failures only
 TABLE_MAX_FAILURES = 50  # past this many, the rest are counted (the JSON report lists them all)

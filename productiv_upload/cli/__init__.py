@@ -1,0 +1,1 @@
+"""The command line: a typer skin over the core. The only layer that imports typer or rich."""

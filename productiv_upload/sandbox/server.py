@@ -1,0 +1,92 @@
+"""The sandbox as a running server: its state (`state`) answered over HTTP (`handler`) on loopback.
+
+Standard library only, loopback only. It is how a new user tries the tool, how a cron script is
+rehearsed without touching production, and what the test suite talks to. It is deliberately as
+strict as the real services: whatever the real API or S3 would refuse, it refuses the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from productiv_upload.sandbox.handler import SandboxHandler, SandboxServer
+from productiv_upload.sandbox.state import (
+    BUCKET,
+    MAX_FILENAMES,
+    MAX_PUT_BYTES,
+    SANDBOX_APP_ID,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_TOKEN,
+    Faults,
+    RecordedRequest,
+    SandboxState,
+)
+
+__all__ = [
+    "BUCKET",
+    "MAX_FILENAMES",
+    "MAX_PUT_BYTES",
+    "SANDBOX_APP_ID",
+    "SANDBOX_CLIENT_ID",
+    "SANDBOX_CLIENT_SECRET",
+    "SANDBOX_TOKEN",
+    "Faults",
+    "RecordedRequest",
+    "Sandbox",
+]
+
+
+class Sandbox(SandboxState):
+    """The API, the token endpoint and the bucket, served by one HTTP server on loopback."""
+
+    def __init__(
+        self,
+        storage_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        apps: tuple[str, ...] = (SANDBOX_APP_ID,),
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self._server = SandboxServer((host, port), SandboxHandler)
+        bound_host, bound_port = self._server.socket.getsockname()[:2]
+        super().__init__(storage_dir, f"http://{bound_host}:{bound_port}", apps=apps, log=log)
+        self._server.state = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/oauth2/token"
+
+    def start(self) -> Sandbox:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def close(self) -> None:
+        """Release the port after `serve_forever` has returned in this thread."""
+        self._server.server_close()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

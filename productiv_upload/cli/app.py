@@ -269,9 +269,22 @@ def push(
             "guarantees aggregating events pushed within 12 hours.",
         ),
     ] = 12.0,
+    min_age: Annotated[
+        float | None,
+        typer.Option(
+            "--min-age",
+            min=0,
+            metavar="SECONDS",
+            rich_help_panel=INPUT,
+            show_default=False,
+            help="Leave files modified less than SECONDS ago for a later run (status deferred): "
+            "they may still be being written.",
+        ),
+    ] = None,
     debug: cli_options.Debug = False,
 ) -> None:
-    from productiv_upload.core.run import PushRequest, run_push
+    from productiv_upload.cli.push import PushOutput, run_push
+    from productiv_upload.core.run import PushRequest
 
     if move_to is not None and delete_after:
         _fail("choose --move-to or --delete-after, not both", ExitStatus.BAD_INPUT)
@@ -285,15 +298,16 @@ def push(
         paths=paths or [], recursive=recursive, files_from=files_from, null=null,
         excludes=exclude or [], allow_empty=allow_empty, app_id=app_id, api_url=api_url,
         token_file=token_file, token_url=token_url, profile=profile, upload_type=upload_type,
-        storage_hosts=storage_host or [], sandbox=sandbox, concurrency=concurrency,
-        batch_size=batch_size, retries=retries, timeout=timeout, force=force,
-        state_dir=state_dir, wait_lock=wait_lock, limit_rate=rate, move_to=move_to,
-        delete_after=delete_after, dry_run=dry_run, json_report=json_report,
-        report_path=report, log_file=log_file, quiet=quiet, max_age_hours=max_age, debug=debug,
+        storage_hosts=storage_host or [], concurrency=concurrency, batch_size=batch_size,
+        retries=retries, timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock,
+        limit_rate=rate, move_to=move_to, delete_after=delete_after, dry_run=dry_run,
+        max_age_hours=max_age, min_age=min_age,
     )  # fmt: skip
+    output = PushOutput(sandbox=sandbox, json_report=json_report, report_path=report,
+                        log_file=log_file, quiet=quiet, debug=debug)  # fmt: skip
     # cron and systemd stop jobs with SIGTERM: treat it like Ctrl-C, finishing cleanly.
     signal.signal(signal.SIGTERM, _interrupt)
-    _exit(_guarded(lambda: run_push(request, redactor=_redactor(ctx)), debug))
+    _exit(_guarded(lambda: run_push(request, output, redactor=_redactor(ctx)), debug))
 
 
 @app.command()

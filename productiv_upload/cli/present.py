@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from productiv_upload.common.text import human_size, printable
+from productiv_upload.common.text import human_size, plural, printable
 from productiv_upload.core.discover import LocalFile
 from productiv_upload.core.pusher import NullEvents, PushEvents, make_batches
 from productiv_upload.core.report import FileResult, RunReport, Status
@@ -35,6 +35,7 @@ _STATUS_STYLE = {
     Status.SKIPPED: "dim",
     Status.FAILED: "bold red",
     Status.PLANNED: "cyan",
+    Status.DEFERRED: "yellow",
 }
 
 
@@ -47,15 +48,12 @@ def summary_line(report: RunReport) -> str:
             f"app {printable(report.app_id)}; nothing was contacted"
         )
     rate = report.bytes_uploaded / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    deferred = f", {counts['deferred']} deferred" if counts.get("deferred") else ""
     return (
         f"{plural(total, 'file')}: {counts['uploaded']} uploaded, {counts['skipped']} skipped, "
-        f"{counts['failed']} failed; {human_size(report.bytes_uploaded)} in "
+        f"{counts['failed']} failed{deferred}; {human_size(report.bytes_uploaded)} in "
         f"{report.elapsed_s:.1f} s ({human_size(rate)}/s)"
     )
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
 
 
 def _timestamp() -> str:
@@ -67,6 +65,8 @@ def plain_result_line(result: FileResult) -> str:
     if result.status is Status.FAILED:
         tries = f" after {result.attempts} attempt(s)" if result.attempts > 1 else ""
         return f"{_timestamp()} failed {path}: {printable(result.error or 'failed')}{tries}"
+    if result.status is Status.DEFERRED:
+        return f"{_timestamp()} deferred {path}: {printable(result.error or '')}"
     extra = f", {result.attempts} attempts" if result.attempts > 1 else ""
     return f"{_timestamp()} {result.status.value} {path} ({human_size(result.size)}{extra})"
 
@@ -184,6 +184,12 @@ class LivePresenter:
                 self._progress.update(row, visible=False)
                 self._free_rows.append(row)
             self._describe()
+        if result.status is Status.DEFERRED:
+            self._progress.console.print(
+                Text.assemble(
+                    ("deferred ", "yellow"), printable(result.path), ": ", result.error or ""
+                )
+            )
         if result.status is Status.FAILED:
             self._progress.console.print(
                 Text.assemble(
@@ -321,4 +327,6 @@ def dry_run_listing(
                 out.write(f"already uploaded, would skip: {printable(result.path)}\n")
             elif result.status is Status.FAILED:
                 out.write(f"not sent: {printable(result.path)}: {result.error}\n")
+            elif result.status is Status.DEFERRED:
+                out.write(f"deferred: {printable(result.path)}: {result.error}\n")
     out.write(summary_line(report) + "\n")

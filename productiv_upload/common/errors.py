@@ -22,6 +22,8 @@ class UploadError(Exception):
     """Base of every error that ends a run; the message says what to do next."""
 
     exit_status = ExitStatus.BAD_INPUT
+    # For Python callers: the PushResult of a run that this error ended part way, if any.
+    result: object | None = None
 
 
 class UsageError(UploadError):
@@ -32,6 +34,12 @@ class AccessRefused(UploadError):
     """The service refused the credentials or the app (401, 403, 404, or the token endpoint)."""
 
     exit_status = ExitStatus.ACCESS_REFUSED
+
+
+class LockHeld(UploadError):
+    """Another push for the same app and state directory is running."""
+
+    exit_status = ExitStatus.LOCKED
 
 
 class ApiError(UploadError):

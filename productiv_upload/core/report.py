@@ -12,6 +12,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     PLANNED = "planned"
+    DEFERRED = "deferred"  # modified too recently under --min-age; the next run takes it
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,14 @@ class RunReport:
     dry_run: bool
     files: list[FileResult] = field(default_factory=list)
     elapsed_s: float = 0.0
+    deferring: bool = False  # --min-age was given: `counts` has a `deferred` key
 
     def counts(self) -> dict[str, int]:
         counts = {Status.UPLOADED.value: 0, Status.SKIPPED.value: 0, Status.FAILED.value: 0}
         if self.dry_run:
             counts[Status.PLANNED.value] = 0
+        if self.deferring:
+            counts[Status.DEFERRED.value] = 0
         for result in self.files:
             counts[result.status.value] = counts.get(result.status.value, 0) + 1
         return counts

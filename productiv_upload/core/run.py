@@ -1,44 +1,47 @@
-"""`productiv-upload push`: from the parsed options to a shown report and an exit code."""
+"""One whole push, with no user interface: the function both skins (command line, Python) call.
+
+Discovery, settings, the lock, the journal, the push loop, `--move-to`/`--delete-after` and the
+report, in that order. What happens is told through a `RunEvents` object and two callbacks for
+warnings and for verbose information; the caller decides what, if anything, is shown.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
-import tempfile
 import time
-import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Protocol
 
-from productiv_upload.cli.present import (
-    PlainPresenter,
-    Presenter,
-    TeePresenter,
-    choose_presenter,
-    dry_run_listing,
-    plural,
-)
 from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
-from productiv_upload.common.redact import Redactor, redacting
-from productiv_upload.common.text import printable
+from productiv_upload.common.text import plural, printable
 from productiv_upload.core.discover import Discovery, LocalFile, discover, read_path_list
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, split_already_uploaded
-from productiv_upload.core.pusher import Pusher, PushOptions, PushOutcome, connect
+from productiv_upload.core.pusher import Pusher, PushEvents, PushOptions, PushOutcome, connect
 from productiv_upload.core.report import FileResult, RunReport, Status
-from productiv_upload.core.settings import Credentials, ServiceSettings, resolve_service
+from productiv_upload.core.settings import ServiceSettings, resolve_service
 from productiv_upload.core.spool import prepare_move_target, settle
 from productiv_upload.core.state import AppLock, resolve_state_dir
 
 OLD_FILES_NAMED = 3  # how many too-old files the warning names
 
 
+class RunEvents(PushEvents, Protocol):
+    """`PushEvents`, plus the start and the end of the run."""
+
+    def start(self, files: int, total_bytes: int) -> None: ...
+
+    def finish(self, report: RunReport) -> None: ...
+
+
 @dataclass(frozen=True)
 class PushRequest:
+    """What to push and how: the command line's options, or the Python API's arguments."""
+
     paths: list[str]
     recursive: bool = False
     files_from: str | None = None
@@ -49,10 +52,13 @@ class PushRequest:
     api_url: str | None = None
     token_file: Path | None = None
     token_url: str | None = None
+    # Given by a Python caller; the command line takes secrets from the environment or files.
+    access_token: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
     profile: str | None = None
     storage_hosts: list[str] = field(default_factory=list)
     upload_type: str | None = None
-    sandbox: bool = False
     concurrency: int = 8
     batch_size: int = 100
     retries: int = 5
@@ -64,117 +70,120 @@ class PushRequest:
     move_to: Path | None = None
     delete_after: bool = False
     dry_run: bool = False
-    json_report: bool = False
-    report_path: Path | None = None
-    log_file: Path | None = None
-    quiet: bool = False
     max_age_hours: float = 12.0
-    debug: bool = False
+    min_age: float | None = None  # seconds; younger files are deferred to a later run
 
 
-def run_push(
+@dataclass
+class PushRun:
+    """How a push ended: the report, and what stopped it early, if anything."""
+
+    report: RunReport
+    service: ServiceSettings
+    fatal: UploadError | None = None  # the service refused access part way through
+    interrupted: bool = False
+    exit_code: int = int(ExitStatus.OK)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A service chosen by the caller rather than resolved from settings (the sandbox)."""
+
+    service: ServiceSettings
+    state_dir: Path
+
+
+def execute_push(
     request: PushRequest,
+    events: RunEvents,
     *,
+    warn: Callable[[str], None],
+    inform: Callable[[str], None] = lambda message: None,
+    on_secret: Callable[[str], None] | None = None,
     environ: Mapping[str, str] | None = None,
     stdin: BinaryIO | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-    redactor: Redactor | None = None,
-) -> int:
-    """Everything `push` does after option parsing; returns the exit code."""
-    redactor = redactor or Redactor()
-    try:
-        return _run_push(request, environ, stdin, stdout, stderr, redactor)
-    except UploadError as error:
-        # A run that ends before or outside the upload still leaves its reason in the log.
-        _log_error(request.log_file, str(error), redactor)
-        raise
-    except KeyboardInterrupt:
-        _log_error(request.log_file, "interrupted", redactor)
-        raise
+    target: Target | None = None,
+) -> PushRun:
+    """Push what `request` names; returns the report and the exit code the command would give.
 
-
-def _run_push(
-    request: PushRequest,
-    environ: Mapping[str, str] | None,
-    stdin: BinaryIO | None,
-    stdout: TextIO | None,
-    stderr: TextIO | None,
-    redactor: Redactor,
-) -> int:
+    Raises UsageError before anything is sent, AccessRefused when the service refuses before
+    the first batch, and LockHeld when another push holds the app's lock. `warn` hears about
+    problems that do not stop the run, `inform` about what verbose output would mention, and
+    `on_secret` about every secret in play (configured or fetched) so output can mask it.
+    """
     environ = os.environ if environ is None else environ
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
     started = time.monotonic()
-
-    if request.report_path is not None and request.report_path.is_file():
-        # A report describes this run or does not exist: never a stale one after an early exit.
-        request.report_path.unlink()
     found = _find_files(request, stdin or sys.stdin.buffer)
     for warning in found.warnings:
-        _warn(request, stderr, redactor, warning)
+        warn(warning)
     if request.move_to is not None and not request.dry_run:
         prepare_move_target(request.move_to)
-    _check_writable(request.report_path, "--report")
+
+    deferred = _defer_young(found.files, request.min_age)
+    candidates = [f for f in found.files if f.filename not in deferred]
+    deferring = request.min_age is not None
 
     with contextlib.ExitStack() as stack:
-        service, state_dir, landing = _service(request, stack, environ, bool(found.files))
+        if target is None:
+            service = _resolve(request, environ, sends=bool(candidates))
+            state_dir = resolve_state_dir(request.state_dir, environ)
+        else:
+            service, state_dir = target.service, target.state_dir
         api_key = service.api_url.rstrip("/")
         journal_path = state_dir / JOURNAL_NAME
         if request.dry_run:
             journal = None if request.force else Journal.open_existing(journal_path)
             if journal is not None:
                 stack.enter_context(journal)
-            to_send, skipped = _split(found.files, journal, api_key, service.app_id)
-            report = RunReport(service.app_id, True, _planned(found, skipped))
-            if not request.json_report:
-                dry_run_listing(stdout, service.api_url, report, request.batch_size,
-                                quiet=request.quiet)  # fmt: skip
-            _write_reports(request, report, stdout, redactor)
-            _warn_old_files(request, to_send, stderr, redactor)
-            return int(ExitStatus.FILES_FAILED if found.refused else ExitStatus.OK)
+            to_send, skipped = _split(candidates, journal, api_key, service.app_id)
+            planned = {f.filename: FileResult(f.path, f.filename, f.size, Status.PLANNED)
+                       for f in to_send}  # fmt: skip
+            results = {**deferred, **planned, **{f.filename: _skipped(f) for f in skipped}}
+            report = RunReport(service.app_id, True, [results[f.filename] for f in found.files]
+                               + found.refused, deferring=deferring)  # fmt: skip
+            _warn_old_files(request, to_send, warn)
+            code = ExitStatus.FILES_FAILED if found.refused else ExitStatus.OK
+            return PushRun(report, service, exit_code=int(code))
 
         journal = None
         to_send, skipped = [], []
-        if found.files:
+        if candidates:
             # The lock comes first: two runs must not both decide that a file is still to send.
             stack.enter_context(AppLock(state_dir, api_key, service.app_id,
                                         wait_s=request.wait_lock))  # fmt: skip
             journal = stack.enter_context(Journal(journal_path))
-            to_send, skipped = _split(found.files, None if request.force else journal, api_key,
+            to_send, skipped = _split(candidates, None if request.force else journal, api_key,
                                       service.app_id)  # fmt: skip
-        presenter = _presenter(request, stack, stdout, stderr, redactor)
-        presenter.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
-        results = {f.filename: _skipped(f) for f in skipped}
+        events.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
+        results = {f.filename: _skipped(f) for f in skipped} | deferred
         for result in [*results.values(), *found.refused]:
-            presenter.file_finished(result)
+            events.file_finished(result)
         outcome = None
         if to_send:
-            outcome = _upload(request, service, journal, presenter, to_send, redactor)
+            outcome = _upload(request, service, journal, events, to_send, on_secret)
             results.update((r.filename, r) for r in outcome.results)
         report = RunReport(
             app_id=service.app_id,
             dry_run=False,
             files=[results[f.filename] for f in found.files] + found.refused,
             elapsed_s=time.monotonic() - started,
+            deferring=deferring,
         )
-        presenter.finish(report)
-        _settle_spool(request, report, found, presenter, stderr, redactor)
+        events.finish(report)
+        _settle_spool(request, report, found, warn, inform)
         _warn_old_files(request, [f for f in to_send if results[f.filename].status
-                                  is Status.UPLOADED], stderr, redactor)  # fmt: skip
-        _write_reports(request, report, stdout, redactor)
-        if landing is not None and not request.json_report and not request.quiet:
-            stdout.write(f"sandbox: uploaded files are in {landing / service.app_id}\n")
+                                  is Status.UPLOADED], warn)  # fmt: skip
 
+    run = PushRun(report, service)
     if outcome is not None and outcome.fatal is not None:
-        if request.debug:
-            traceback.print_exception(outcome.fatal, file=stderr)
-        stderr.write(f"productiv-upload: error: {outcome.fatal}\n")
-        _log_error(request.log_file, str(outcome.fatal), redactor)
-        return int(outcome.fatal.exit_status)
-    if outcome is not None and outcome.interrupted:
-        return int(ExitStatus.INTERRUPTED)
-    return int(ExitStatus.FILES_FAILED if report.failed else ExitStatus.OK)
+        run.fatal = outcome.fatal
+        run.exit_code = int(outcome.fatal.exit_status)
+    elif outcome is not None and outcome.interrupted:
+        run.interrupted = True
+        run.exit_code = int(ExitStatus.INTERRUPTED)
+    elif report.failed:
+        run.exit_code = int(ExitStatus.FILES_FAILED)
+    return run
 
 
 def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:
@@ -194,42 +203,23 @@ def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:
                     literal_paths=literal, excludes=request.excludes)  # fmt: skip
 
 
-def _service(
-    request: PushRequest, stack: contextlib.ExitStack, environ: Mapping[str, str], sends: bool
-) -> tuple[ServiceSettings, Path, Path | None]:
-    """The service to talk to, the state directory, and where a sandbox stores files."""
-    if request.sandbox:
-        from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
-
-        landing = Path(tempfile.mkdtemp(prefix="productiv-sandbox-"))
-        sandbox = stack.enter_context(Sandbox(landing))
-        service = ServiceSettings(
-            api_url=sandbox.api_url,
-            app_id=request.app_id or SANDBOX_APP_ID,
-            token_url=sandbox.token_url,
-            credentials=Credentials(access_token=SANDBOX_TOKEN, source="--sandbox"),
-            sources={
-                "api_url": "--sandbox",
-                "app_id": "--app-id" if request.app_id else "--sandbox",
-            },
-        )
-        # Rehearsals keep their journal beside the sandbox's files, not in the real one.
-        return service, request.state_dir or landing / "state", landing
-    service = resolve_service(
+def _resolve(request: PushRequest, environ: Mapping[str, str], *, sends: bool) -> ServiceSettings:
+    return resolve_service(
         app_id=request.app_id, api_url=request.api_url, token_url=request.token_url,
         token_file=request.token_file, environ=environ, profile=request.profile,
         need_credentials=sends and not request.dry_run, storage_hosts=request.storage_hosts,
+        access_token=request.access_token, client_id=request.client_id,
+        client_secret=request.client_secret,
     )  # fmt: skip
-    return service, resolve_state_dir(request.state_dir, environ), None
 
 
 def _upload(
     request: PushRequest,
     service: ServiceSettings,
     journal: Journal | None,
-    presenter: Presenter,
+    events: PushEvents,
     files: list[LocalFile],
-    redactor: Redactor,
+    on_secret: Callable[[str], None] | None,
 ) -> PushOutcome:
     options = PushOptions(
         concurrency=request.concurrency,
@@ -240,25 +230,8 @@ def _upload(
     )
     timeout = (min(request.timeout, 10.0), request.timeout)
     api, storage = connect(service, options, upload_type=request.upload_type, timeout=timeout,
-                           on_secret=redactor.add)  # fmt: skip
-    return Pusher(api, storage, options, presenter, journal).run(files)
-
-
-def _presenter(
-    request: PushRequest, stack: contextlib.ExitStack, stdout: TextIO, stderr: TextIO,
-    redactor: Redactor,
-) -> Presenter:  # fmt: skip
-    presenter = choose_presenter(stdout, stderr, json_report=request.json_report,
-                                 quiet=request.quiet, concurrency=request.concurrency)  # fmt: skip
-    if request.log_file is None:
-        return presenter
-    try:
-        log = _open_log(request.log_file)
-    except OSError as error:
-        raise UsageError(f"cannot open --log-file {printable(str(request.log_file))}: "
-                         f"{error.strerror}") from None  # fmt: skip
-    stack.enter_context(log)  # closed with the run
-    return TeePresenter([presenter, PlainPresenter(redacting(log, redactor), log=True)])
+                           on_secret=on_secret)  # fmt: skip
+    return Pusher(api, storage, options, events, journal).run(files)
 
 
 def _split(
@@ -273,32 +246,46 @@ def _skipped(file: LocalFile) -> FileResult:
     return FileResult(file.path, file.filename, file.size, Status.SKIPPED)
 
 
-def _planned(found: Discovery, skipped: list[LocalFile]) -> list[FileResult]:
-    already = {f.filename for f in skipped}
-    return [
-        _skipped(f) if f.filename in already
-        else FileResult(f.path, f.filename, f.size, Status.PLANNED)
-        for f in found.files
-    ] + found.refused  # fmt: skip
+def _defer_young(files: list[LocalFile], min_age: float | None) -> dict[str, FileResult]:
+    """Files modified less than `min_age` seconds ago may still be being written."""
+    if min_age is None:
+        return {}
+    now = time.time()
+    deferred = {}
+    for file in files:
+        age = now - file.mtime_ns / 1e9
+        if age < min_age:
+            eligible = datetime.fromtimestamp(file.mtime_ns / 1e9 + min_age, UTC)
+            reason = (
+                f"modified {max(age, 0.0):.1f} s ago, less than --min-age {min_age:g} s; "
+                f"eligible from {eligible.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+            )
+            deferred[file.filename] = FileResult(
+                file.path, file.filename, file.size, Status.DEFERRED, 0, reason
+            )
+    return deferred
 
 
 def _settle_spool(
-    request: PushRequest, report: RunReport, found: Discovery, presenter: Presenter,
-    stderr: TextIO, redactor: Redactor,
-) -> None:  # fmt: skip
+    request: PushRequest,
+    report: RunReport,
+    found: Discovery,
+    warn: Callable[[str], None],
+    inform: Callable[[str], None],
+) -> None:
     if request.move_to is None and not request.delete_after:
         return
     files = {f.filename: f for f in found.files}
     settled = settle(report.files, files, move_to=request.move_to, delete=request.delete_after)
     for reason in settled.kept:
-        _warn(request, stderr, redactor, f"not moved or deleted: {reason}")
+        warn(f"not moved or deleted: {reason}")
     verb = f"moved to {request.move_to}" if request.move_to else "deleted"
-    if settled.done and not request.json_report and not request.quiet:
-        presenter.notice(f"{plural(settled.done, 'uploaded file')} {verb}")
+    if settled.done:
+        inform(f"{plural(settled.done, 'uploaded file')} {verb}")
 
 
 def _warn_old_files(
-    request: PushRequest, files: list[LocalFile], stderr: TextIO, redactor: Redactor
+    request: PushRequest, files: list[LocalFile], warn: Callable[[str], None]
 ) -> None:
     """Productiv only guarantees aggregating events pushed within 12 hours of happening."""
     cutoff = time.time() - request.max_age_hours * 3600
@@ -307,64 +294,8 @@ def _warn_old_files(
         return
     named = ", ".join(printable(f.path) for f in old[:OLD_FILES_NAMED])
     more = f" and {len(old) - OLD_FILES_NAMED} more" if len(old) > OLD_FILES_NAMED else ""
-    _warn(
-        request,
-        stderr,
-        redactor,
+    warn(
         f"{plural(len(old), 'file')} last modified more than {request.max_age_hours:g} h ago "
         f"({named}{more}): Productiv only guarantees aggregating events pushed within 12 "
-        "hours of when they happened",
+        "hours of when they happened"
     )
-
-
-def _write_reports(
-    request: PushRequest, report: RunReport, stdout: TextIO, redactor: Redactor
-) -> None:
-    document = redactor(json.dumps(report.to_json()))
-    if request.json_report:
-        stdout.write(document + "\n")
-    if request.report_path is not None:
-        target = request.report_path
-        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            partial.write_text(document + "\n", encoding="utf-8")
-            partial.replace(target)  # readers never see half a report
-        except OSError as error:
-            # Checked before anything was sent; if it fails now, the uploads still stand.
-            sys.stderr.write(f"productiv-upload: warning: cannot write --report "
-                             f"{printable(str(target))}: {error.strerror}\n")  # fmt: skip
-
-
-def _warn(request: PushRequest, stderr: TextIO, redactor: Redactor, message: str) -> None:
-    stderr.write(f"productiv-upload: warning: {message}\n")
-    _log_line(request.log_file, f"warning: {message}", redactor)
-
-
-def _log_error(log_file: Path | None, message: str, redactor: Redactor) -> None:
-    _log_line(log_file, f"error: {message}", redactor)
-
-
-def _open_log(path: Path) -> TextIO:
-    """--log-file, opened for appending and created readable by its owner alone."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    return open(descriptor, "a", encoding="utf-8", errors="backslashreplace")
-
-
-def _log_line(log_file: Path | None, line: str, redactor: Redactor) -> None:
-    """Append one timestamped line to --log-file, whether or not the run got to open it."""
-    if log_file is None:
-        return
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    try:
-        with _open_log(log_file) as log:
-            log.write(redactor(f"{stamp} {line}\n"))
-    except OSError:
-        pass  # the message itself still reaches stderr; a log we cannot write cannot say more
-
-
-def _check_writable(path: Path | None, option: str) -> None:
-    if path is None:
-        return
-    folder = path.parent
-    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise UsageError(f"{option} {printable(str(path))}: cannot write a file there")

@@ -61,6 +61,9 @@ def resolve_service(
     profile: str | None = None,
     need_credentials: bool = True,
     storage_hosts: list[str] | None = None,
+    access_token: str | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
 ) -> ServiceSettings:
     """Combine flags (the keyword arguments), the environment and the config file's profile."""
     chosen = load_profile(profile, environ)
@@ -108,7 +111,11 @@ def resolve_service(
             where = sources["storage_hosts"]
             raise UsageError(f"storage hosts from {where}: {printable(str(error))}") from None
 
-    credentials = _credentials(token_file, environ, chosen) if need_credentials else None
+    credentials = None
+    if need_credentials:
+        credentials = _given_credentials(access_token, client_id, client_secret) or _credentials(
+            token_file, environ, chosen
+        )
     if credentials is not None:
         sources["credentials"] = credentials.source
     return ServiceSettings(
@@ -128,6 +135,24 @@ def check_app_id(app_id: str) -> None:
         raise UsageError(f"app id {printable(app_id)!r} is not valid UTF-8") from None
     if app_id in (".", "..") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in app_id):
         raise UsageError(f"app id {printable(app_id)!r} is not valid; check --app-id")
+
+
+def _given_credentials(
+    access_token: str | None, client_id: str | None, client_secret: str | None
+) -> Credentials | None:
+    """Credentials a Python caller passed as arguments: they come before every other source."""
+    if access_token is not None:
+        token = _clean_secret(access_token, "the access_token argument")
+        return Credentials(access_token=token, source="the access_token argument")
+    if client_id is None and client_secret is None:
+        return None
+    if client_id is None or client_secret is None:
+        raise UsageError("pass both client_id and client_secret, not just one")
+    return Credentials(
+        client_id=_clean_secret(client_id, "the client_id argument"),
+        client_secret=_clean_secret(client_secret, "the client_secret argument"),
+        source="the client_id and client_secret arguments",
+    )
 
 
 def _credentials(

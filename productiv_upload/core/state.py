@@ -10,16 +10,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from productiv_upload.common.errors import ExitStatus, UploadError
+from productiv_upload.common.errors import LockHeld
 from productiv_upload.common.text import printable
 
 APP_DIR = "productiv-upload"
-
-
-class Locked(UploadError):
-    """Another push for the same app and state directory is running."""
-
-    exit_status = ExitStatus.LOCKED
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:
@@ -70,7 +64,7 @@ class AppLock:
         except Timeout:
             holder = self._holder()
             waited = f" after waiting {self._wait_s:g} s" if self._wait_s else ""
-            raise Locked(
+            raise LockHeld(
                 f"another push for app {printable(self._app_id)} is running{holder}{waited}; "
                 "let it finish, or pass --wait-lock SECONDS to wait for it"
             ) from None

@@ -1,0 +1,194 @@
+"""`productiv-upload push` on the command line: the core's run, shown, logged and reported.
+
+Everything a push does lives in `core.run.execute_push`; this module only chooses the presenter,
+writes `--report` and `--log-file`, prints `--json`, and starts a sandbox for `--sandbox`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from productiv_upload.cli.present import (
+    PlainPresenter,
+    Presenter,
+    TeePresenter,
+    choose_presenter,
+    dry_run_listing,
+)
+from productiv_upload.common.errors import UploadError, UsageError
+from productiv_upload.common.redact import Redactor, redacting
+from productiv_upload.common.text import printable
+from productiv_upload.core.report import RunReport
+from productiv_upload.core.run import PushRequest, Target, execute_push
+from productiv_upload.core.settings import Credentials, ServiceSettings
+
+
+@dataclass(frozen=True)
+class PushOutput:
+    """The options that concern what the command shows and writes, not what it sends."""
+
+    sandbox: bool = False
+    json_report: bool = False
+    report_path: Path | None = None
+    log_file: Path | None = None
+    quiet: bool = False
+    debug: bool = False
+
+
+def run_push(
+    request: PushRequest,
+    output: PushOutput,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    redactor: Redactor | None = None,
+) -> int:
+    """Everything `push` does after option parsing; returns the exit code."""
+    redactor = redactor or Redactor()
+    try:
+        return _run_push(request, output, environ, stdin, stdout or sys.stdout,
+                         stderr or sys.stderr, redactor)  # fmt: skip
+    except UploadError as error:
+        # A run that ends before or outside the upload still leaves its reason in the log.
+        _log_line(output.log_file, f"error: {error}", redactor)
+        raise
+    except KeyboardInterrupt:
+        _log_line(output.log_file, "error: interrupted", redactor)
+        raise
+
+
+def _run_push(
+    request: PushRequest,
+    output: PushOutput,
+    environ: Mapping[str, str] | None,
+    stdin: BinaryIO | None,
+    stdout: TextIO,
+    stderr: TextIO,
+    redactor: Redactor,
+) -> int:
+    if output.report_path is not None and output.report_path.is_file():
+        # A report describes this run or does not exist: never a stale one after an early exit.
+        output.report_path.unlink()
+    _check_writable(output.report_path, "--report")
+
+    def warn(message: str) -> None:
+        stderr.write(f"productiv-upload: warning: {message}\n")
+        _log_line(output.log_file, f"warning: {message}", redactor)
+
+    with contextlib.ExitStack() as stack:
+        presenter = _presenter(request, output, stack, stdout, stderr, redactor)
+        target, landing = _sandbox(request, stack) if output.sandbox else (None, None)
+
+        def inform(message: str) -> None:
+            if not output.json_report and not output.quiet:
+                presenter.notice(message)
+
+        run = execute_push(request, presenter, warn=warn, inform=inform,
+                           on_secret=redactor.add, environ=environ, stdin=stdin,
+                           target=target)  # fmt: skip
+        report = run.report
+        if report.dry_run and not output.json_report:
+            dry_run_listing(stdout, run.service.api_url, report, request.batch_size,
+                            quiet=output.quiet)  # fmt: skip
+        _write_reports(output, report, stdout, redactor)
+        if landing is not None and not output.json_report and not output.quiet:
+            stdout.write(f"sandbox: uploaded files are in {landing / report.app_id}\n")
+
+    if run.fatal is not None:
+        if output.debug:
+            traceback.print_exception(run.fatal, file=stderr)
+        stderr.write(f"productiv-upload: error: {run.fatal}\n")
+        _log_line(output.log_file, f"error: {run.fatal}", redactor)
+    return run.exit_code
+
+
+def _sandbox(request: PushRequest, stack: contextlib.ExitStack) -> tuple[Target, Path]:
+    """Start a sandbox for this run; rehearsals keep their journal beside its files."""
+    from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
+
+    landing = Path(tempfile.mkdtemp(prefix="productiv-sandbox-"))
+    sandbox = stack.enter_context(Sandbox(landing))
+    service = ServiceSettings(
+        api_url=sandbox.api_url,
+        app_id=request.app_id or SANDBOX_APP_ID,
+        token_url=sandbox.token_url,
+        credentials=Credentials(access_token=SANDBOX_TOKEN, source="--sandbox"),
+        sources={
+            "api_url": "--sandbox",
+            "app_id": "--app-id" if request.app_id else "--sandbox",
+        },
+    )
+    return Target(service, request.state_dir or landing / "state"), landing
+
+
+def _presenter(
+    request: PushRequest, output: PushOutput, stack: contextlib.ExitStack, stdout: TextIO,
+    stderr: TextIO, redactor: Redactor,
+) -> Presenter:  # fmt: skip
+    presenter = choose_presenter(stdout, stderr, json_report=output.json_report,
+                                 quiet=output.quiet, concurrency=request.concurrency)  # fmt: skip
+    if output.log_file is None or request.dry_run:
+        return presenter
+    try:
+        log = _open_log(output.log_file)
+    except OSError as error:
+        raise UsageError(f"cannot open --log-file {printable(str(output.log_file))}: "
+                         f"{error.strerror}") from None  # fmt: skip
+    stack.enter_context(log)  # closed with the run
+    return TeePresenter([presenter, PlainPresenter(redacting(log, redactor), log=True)])
+
+
+def _write_reports(
+    output: PushOutput, report: RunReport, stdout: TextIO, redactor: Redactor
+) -> None:
+    document = redactor(json.dumps(report.to_json()))
+    if output.json_report:
+        stdout.write(document + "\n")
+    if output.report_path is not None:
+        target = output.report_path
+        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            partial.write_text(document + "\n", encoding="utf-8")
+            partial.replace(target)  # readers never see half a report
+        except OSError as error:
+            # Checked before anything was sent; if it fails now, the uploads still stand.
+            sys.stderr.write(f"productiv-upload: warning: cannot write --report "
+                             f"{printable(str(target))}: {error.strerror}\n")  # fmt: skip
+
+
+def _open_log(path: Path) -> TextIO:
+    """--log-file, opened for appending and created readable by its owner alone."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return open(descriptor, "a", encoding="utf-8", errors="backslashreplace")
+
+
+def _log_line(log_file: Path | None, line: str, redactor: Redactor) -> None:
+    """Append one timestamped line to --log-file, whether or not the run got to open it."""
+    if log_file is None:
+        return
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        with _open_log(log_file) as log:
+            log.write(redactor(f"{stamp} {line}\n"))
+    except OSError:
+        pass  # the message itself still reaches stderr; a log we cannot write cannot say more
+
+
+def _check_writable(path: Path | None, option: str) -> None:
+    if path is None:
+        return
+    folder = path.parent
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {printable(str(path))}: cannot write a file there")

@@ -1,0 +1,136 @@
+"""The package's layers: imports run one way, there are no cycles, and only the CLI draws.
+
+    cli/, library.py  ->  core/  ->  service/  ->  common/
+    sandbox/ (a stand-in for the service) imports only common/ and itself
+
+Every import counts: at the top, inside functions, and under TYPE_CHECKING.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "productiv_upload"
+
+# What each layer may import from the package (besides itself and the package's __init__).
+ALLOWED = {
+    "cli": {"core", "service", "common", "sandbox", "library"},
+    "library": {"core", "service", "common"},
+    "core": {"service", "common"},
+    "service": {"common"},
+    "sandbox": {"common"},
+    "common": set(),
+    "__main__": {"cli"},
+    "__init__": {"common", "core", "library"},
+}
+UI_LIBRARIES = {"typer", "rich", "click"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module `path` imports, wherever the import statement is."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            # `from productiv_upload.cli import options` imports a module, not a name.
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                if _module_path(candidate) is not None:
+                    found.add(candidate)
+    return found
+
+
+def _module_path(module: str) -> Path | None:
+    base = PACKAGE.parent.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def package_graph() -> dict[str, set[str]]:
+    graph = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path)
+        graph[name] = {
+            m for m in imports_of(path) if m.startswith("productiv_upload.") and m != name
+        }
+    return graph
+
+
+def test_the_layers_are_all_known() -> None:
+    assert {layer_of(m) for m in package_graph()} <= set(ALLOWED)
+
+
+@pytest.mark.parametrize("module", sorted(package_graph()))
+def test_imports_run_down_the_layers(module: str) -> None:
+    layer = layer_of(module)
+    wrong = sorted(
+        imported
+        for imported in package_graph()[module]
+        if layer_of(imported) not in ALLOWED[layer] | {layer, "__init__"}
+    )
+    assert wrong == [], f"{module} ({layer}) may not import {wrong}"
+
+
+def test_nothing_below_the_cli_imports_a_ui_library() -> None:
+    offenders = {
+        module_name(path): sorted(m for m in imports_of(path) if m.split(".")[0] in UI_LIBRARIES)
+        for path in PACKAGE.rglob("*.py")
+        if layer_of(module_name(path)) not in ("cli", "__main__")
+    }
+    assert {m: found for m, found in offenders.items() if found} == {}
+
+
+def test_there_is_no_import_cycle() -> None:
+    graph = package_graph()
+    # The package's own __init__ re-exports lazily (PEP 562) and imports nothing at load time.
+    edges = {m: {i for i in deps if i in graph and i != "productiv_upload"}
+             for m, deps in graph.items()}  # fmt: skip
+    cycle = _find_cycle(edges)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str] | None:
+        if node in visiting:
+            return [*visiting[visiting.index(node) :], node]
+        if node in done:
+            return None
+        visiting.append(node)
+        for target in sorted(edges.get(node, ())):
+            cycle = visit(target)
+            if cycle is not None:
+                return cycle
+        visiting.pop()
+        done.add(node)
+        return None
+
+    for start in sorted(edges):
+        cycle = visit(start)
+        if cycle is not None:
+            return cycle
+    return None

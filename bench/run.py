@@ -33,6 +33,11 @@ from productiv_upload import __version__
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN
 
 BENCH = Path(__file__).resolve().parent
+TAB = (
+    f'source "{BENCH.parent / "completions" / "productiv-upload.bash"}"; '
+    "COMP_WORDS=(productiv-upload push --conc); COMP_CWORD=2; _productiv_upload; "
+    "[[ ${COMPREPLY[*]} == --concurrency ]]"
+)
 PEERS = BENCH / "peers"
 PYTHON = sys.executable
 TOOL = str(Path(PYTHON).parent / "productiv-upload")
@@ -380,6 +385,8 @@ class Bench:
             ("python -c pass", [PYTHON, "-c", "pass"]),
             ("productiv-upload --version", [TOOL, "--version"]),
             ("productiv-upload push --help", [TOOL, "push", "--help"]),
+            # A Tab in bash, bash's own start included, through the committed script.
+            ("Tab: `push --conc<Tab>` in bash", ["bash", "--norc", "--noprofile", "-c", TAB]),
         ]
         rows = []
         floor_s: float | None = None
@@ -397,6 +404,35 @@ class Bench:
                 row.failed, row.note = True, f"FAILED exit {measured[0].returncode}"
             log(f"  {runner}: {median:.3f} s")
             rows.append(row)
+        return rows
+
+    def one_small_file(self) -> list[Row]:
+        """One 1 KiB file end to end: the tool against what a script would do by hand."""
+        runs = self.scale.startup_runs
+        log(f"scenario 6: one 1 KiB file, {runs} runs each")
+        folder = self.make_files("s6", 1, KIB)
+        path = next(folder.iterdir())
+        commands = [
+            ("curl: GET the URL, PUT the file", [PEERS / "curl_seq.sh", folder]),
+            ("productiv-upload push", [TOOL, "push", path]),
+        ]
+        rows: list[Row] = []
+        curl_s: float | None = None
+        for runner, command in commands:
+            outcomes = [self.upload(command, files=1, total_bytes=KIB) for _ in range(runs)]
+            walls = [outcome.run.wall_s for outcome in outcomes]
+            median = statistics.median(walls)
+            curl_s = curl_s or median
+            row = Row("6 one 1 KiB file", runner, f"median of {runs}", median)
+            row.peak_rss_mb = max(outcome.run.peak_rss_mb for outcome in outcomes)
+            row.ratio, row.ratio_to = median / curl_s, "curl's time"
+            row.note = f"min {min(walls):.3f} s, max {max(walls):.3f} s"
+            failed = [outcome for outcome in outcomes if not outcome.ok]
+            if failed:
+                row.failed, row.note = True, f"FAILED {failed[0].problem}"
+            log(f"  {runner}: {median:.3f} s")
+            rows.append(row)
+        shutil.rmtree(folder)
         return rows
 
     def limit_rate(self) -> list[Row]:
@@ -492,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             *bench.big_file(),
             *bench.startup(),
             *bench.limit_rate(),
+            *bench.one_small_file(),
         ]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,12 +1,109 @@
+# productiv-upload completion, generated from the command model by
+# `python -m productiv_upload.cli.completion SHELL`: do not edit by hand.
 
-_productiv_upload_completion() {
-    local IFS=$'
-'
-    COMPREPLY=( $( env COMP_WORDS="${COMP_WORDS[*]}" \
-                   COMP_CWORD=$COMP_CWORD \
-                   _PRODUCTIV_UPLOAD_COMPLETE=complete_bash $1 ) )
-    return 0
+_productiv_upload_spec() {
+    case $1 in
+        "")
+            commands="push check history sandbox watch config"
+            flags="--version --install-completion --show-completion -h --help"
+            values=""
+            files=""
+            dirs=""
+            arguments="nothing" ;;
+        "push")
+            commands=""
+            flags="-r --recursive -0 --null --allow-empty --sandbox --force --delete-after --dry-run --json -q --quiet --debug -h --help"
+            values="--exclude --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --batch-size --retries --timeout --wait-lock --limit-rate --max-age --min-age"
+            files="--files-from --token-file --report --log-file"
+            dirs="--state-dir --move-to"
+            arguments="files" ;;
+        "check")
+            commands=""
+            flags="--debug -h --help"
+            values="--app-id --api-url --token-url --profile --storage-host --timeout"
+            files="--token-file"
+            dirs=""
+            arguments="nothing" ;;
+        "history")
+            commands=""
+            flags="--json -h --help"
+            values="--app-id --since"
+            files=""
+            dirs="--state-dir"
+            arguments="nothing" ;;
+        "sandbox")
+            commands=""
+            flags="-h --help"
+            values="--port"
+            files=""
+            dirs="--dir"
+            arguments="nothing" ;;
+        "watch")
+            commands=""
+            flags="-r --recursive --delete-after --json --debug -h --help"
+            values="--exclude --min-age --batch-wait --retry-wait --poll --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --retries --timeout --limit-rate --wait-lock"
+            files="--token-file"
+            dirs="--state-dir --move-to"
+            arguments="dirs" ;;
+        "config")
+            commands="show"
+            flags="-h --help"
+            values=""
+            files=""
+            dirs=""
+            arguments="nothing" ;;
+        "config show")
+            commands=""
+            flags="--json -h --help"
+            values="--app-id --api-url --token-url --profile --storage-host"
+            files="--token-file"
+            dirs="--state-dir"
+            arguments="nothing" ;;
+    esac
 }
 
-complete -o default -F _productiv_upload_completion productiv-upload
+_productiv_upload() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev="" command="" i word
+    [[ $COMP_CWORD -gt 0 ]] && prev=${COMP_WORDS[COMP_CWORD-1]}
+    local commands flags values files dirs arguments
+    _productiv_upload_spec ""
+    # Find the command, skipping options and the values they take.
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if [[ " $values $files $dirs " == *" $word "* ]]; then
+            ((i++))
+        elif [[ $word != -* && " $commands " == *" $word "* ]]; then
+            command="${command:+$command }$word"
+            _productiv_upload_spec "$command"
+        fi
+    done
+    # `--option=value`: bash splits the word at `=`.
+    if [[ $cur == "=" ]]; then
+        cur=""
+    elif [[ $prev == "=" && $COMP_CWORD -gt 1 ]]; then
+        prev=${COMP_WORDS[COMP_CWORD-2]}
+    fi
+    local IFS=$'\n'
+    if [[ " $files " == *" $prev "* ]]; then
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -f -- "$cur"))
+    elif [[ " $dirs " == *" $prev "* ]]; then
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -d -- "$cur"))
+    elif [[ " $values " == *" $prev "* ]]; then
+        COMPREPLY=()
+    elif [[ $cur == -* ]]; then
+        IFS=$' \t\n'
+        COMPREPLY=($(compgen -W "$flags $values $files $dirs" -- "$cur"))
+    elif [[ -n $commands ]]; then
+        IFS=$' \t\n'
+        COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+    elif [[ $arguments == files ]]; then
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -f -- "$cur"))
+    else
+        COMPREPLY=()
+    fi
+}
 
+complete -F _productiv_upload productiv-upload

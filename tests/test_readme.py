@@ -25,6 +25,9 @@ NOT_RUN = {
     "pip install .": "the install CI performs",
     "pip install -e '.[test]' && pytest": "CI's own command",
     "python bench/run.py --quick": "the benchmark: about a minute, and measures, not tests",
+    "productiv-upload watch --min-age 10 --move-to ./exports-sent ./exports": (
+        "a service that runs until stopped: tests/test_watch.py runs it, with these options"
+    ),
 }
 
 

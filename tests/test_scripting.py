@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import invoke, make_files
 
@@ -211,23 +209,6 @@ def test_old_files_get_a_12_hour_warning(
     assert str(stale) in run.stderr
     assert str(fresh) not in run.stderr
     assert "12 h" not in relaxed.stderr
-
-
-@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_committed_completion_scripts_are_current(shell: str) -> None:
-    committed = Path(__file__).parent.parent / "completions" / f"productiv-upload.{shell}"
-    generated = subprocess.run(
-        [sys.executable, "-m", "productiv_upload"],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "_PRODUCTIV_UPLOAD_COMPLETE": f"source_{shell}"},
-    )  # fmt: skip
-
-    assert "productiv-upload" in generated.stdout
-    assert committed.read_text() == generated.stdout, (
-        f"completions/productiv-upload.{shell} is stale: regenerate it with "
-        f"`_PRODUCTIV_UPLOAD_COMPLETE=source_{shell} productiv-upload > "
-        f"completions/productiv-upload.{shell}`"
-    )
 
 
 def test_completion_answers_for_the_push_options() -> None:

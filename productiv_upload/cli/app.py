@@ -17,6 +17,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from productiv_upload import __version__
+from productiv_upload.cli import help
 from productiv_upload.cli import options as cli_options
 from productiv_upload.cli.options import INPUT, OUTPUT, TRANSFER
 from productiv_upload.common.errors import ExitStatus, UploadError
@@ -37,13 +38,16 @@ Examples:
 """
 
 app = typer.Typer(
+    cls=help.Group,
     name="productiv-upload",
     help="Push batches of files to Productiv's Batch Files Upload API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-config_app = typer.Typer(help="Inspect the resolved settings.", no_args_is_help=True)
+config_app = typer.Typer(
+    cls=help.Group, help="Inspect the resolved settings.", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 
 
@@ -65,11 +69,11 @@ def _main(
     """Push batches of files to Productiv's Batch Files Upload API."""
 
 
-@app.command(help=PUSH_HELP, no_args_is_help=True)
+@app.command(cls=help.Command, help=PUSH_HELP, no_args_is_help=True)
 def push(
     ctx: typer.Context,
     paths: Annotated[
-        list[str] | None, typer.Argument(metavar="[PATH]...", show_default=False)
+        list[str] | None, typer.Argument(metavar="PATH", hidden=True, show_default=False)
     ] = None,
     recursive: Annotated[
         bool,
@@ -125,6 +129,7 @@ def push(
         str | None,
         typer.Option(
             "--type",
+            metavar="TYPE",
             rich_help_panel=cli_options.SERVICE,
             show_default=False,
             help="Passed to the API as the `type` parameter (users, contracts...).",
@@ -141,13 +146,20 @@ def push(
     concurrency: Annotated[
         int,
         typer.Option(
-            "-j", "--concurrency", min=1, max=64, rich_help_panel=TRANSFER, help="Parallel PUTs."
+            "-j",
+            "--concurrency",
+            metavar="N",
+            min=1,
+            max=64,
+            rich_help_panel=TRANSFER,
+            help="Parallel PUTs.",
         ),
     ] = 8,
     batch_size: Annotated[
         int,
         typer.Option(
             "--batch-size",
+            metavar="N",
             min=1,
             max=100,
             rich_help_panel=TRANSFER,
@@ -158,6 +170,7 @@ def push(
         int,
         typer.Option(
             "--retries",
+            metavar="N",
             min=0,
             max=20,
             rich_help_panel=TRANSFER,
@@ -310,7 +323,7 @@ def push(
     _exit(_guarded(lambda: run_push(request, output, redactor=_redactor(ctx)), debug))
 
 
-@app.command()
+@app.command(cls=help.Command)
 def check(
     ctx: typer.Context,
     app_id: cli_options.AppId = None,
@@ -332,7 +345,7 @@ def check(
     ), debug))  # fmt: skip
 
 
-@config_app.command("show")
+@config_app.command("show", cls=help.Command)
 def config_show(
     app_id: cli_options.AppId = None,
     api_url: cli_options.ApiUrl = None,
@@ -353,10 +366,11 @@ def config_show(
     ), debug=False))  # fmt: skip
 
 
-@app.command()
+@app.command(cls=help.Command)
 def history(
     app_id: Annotated[
-        str | None, typer.Option("--app-id", help="Only this app.", show_default=False)
+        str | None,
+        typer.Option("--app-id", metavar="ID", help="Only this app.", show_default=False),
     ] = None,
     since: Annotated[
         str | None,
@@ -379,15 +393,19 @@ def history(
     ), debug=False))  # fmt: skip
 
 
-@app.command("sandbox")
+@app.command("sandbox", cls=help.Command)
 def sandbox_command(
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")
+        int,
+        typer.Option(
+            "--port", metavar="PORT", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one)."
+        ),
     ] = 0,
     directory: Annotated[
         Path | None,
         typer.Option(
             "--dir",
+            metavar="DIR",
             file_okay=False,
             show_default=False,
             help="Where uploaded files are stored (default: a new temporary folder).",
@@ -399,6 +417,207 @@ def sandbox_command(
 
     signal.signal(signal.SIGTERM, _interrupt)
     _exit(_guarded(lambda: run_sandbox(port, directory, sys.stdout, sys.stderr), debug=False))
+
+
+@app.command("watch", cls=help.Command, no_args_is_help=True)
+def watch_command(
+    ctx: typer.Context,
+    dirs: Annotated[
+        list[Path], typer.Argument(metavar="DIR...", show_default=False, help="Folders to watch.")
+    ],
+    recursive: Annotated[
+        bool, typer.Option("-r", "--recursive", rich_help_panel=INPUT, help="Watch subfolders too.")
+    ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="PATTERN",
+            rich_help_panel=INPUT,
+            show_default=False,
+            help="Leave out matching files (repeatable).",
+        ),
+    ] = None,
+    min_age: Annotated[
+        float,
+        typer.Option(
+            "--min-age",
+            min=0,
+            metavar="SECONDS",
+            rich_help_panel=INPUT,
+            help="Send a file once it has been unchanged this long.",
+        ),
+    ] = 5.0,
+    batch_wait: Annotated[
+        float,
+        typer.Option(
+            "--batch-wait",
+            min=0,
+            metavar="SECONDS",
+            rich_help_panel=TRANSFER,
+            help="Wait at most this long to fill a batch of up to 100 names.",
+        ),
+    ] = 1.0,
+    retry_wait: Annotated[
+        float,
+        typer.Option(
+            "--retry-wait",
+            min=0.1,
+            metavar="SECONDS",
+            rich_help_panel=TRANSFER,
+            help="First wait before a failed file is tried again (doubles, up to 1 h).",
+        ),
+    ] = 30.0,
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            "--poll",
+            min=0.1,
+            metavar="SECONDS",
+            rich_help_panel=INPUT,
+            show_default=False,
+            help="Rescan every SECONDS instead of using OS events (network filesystems).",
+        ),
+    ] = None,
+    app_id: cli_options.AppId = None,
+    api_url: cli_options.ApiUrl = None,
+    token_file: cli_options.TokenFile = None,
+    token_url: cli_options.TokenUrl = None,
+    profile: cli_options.Profile = None,
+    storage_host: cli_options.StorageHost = None,
+    upload_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            metavar="TYPE",
+            rich_help_panel=cli_options.SERVICE,
+            show_default=False,
+            help="Passed to the API as the `type` parameter.",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "-j",
+            "--concurrency",
+            metavar="N",
+            min=1,
+            max=64,
+            rich_help_panel=TRANSFER,
+            help="Parallel PUTs.",
+        ),
+    ] = 8,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries",
+            metavar="N",
+            min=0,
+            max=20,
+            rich_help_panel=TRANSFER,
+            help="Retries after faults, within one try of a file.",
+        ),
+    ] = 5,
+    timeout: cli_options.Timeout = 60.0,
+    limit_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--limit-rate",
+            metavar="RATE",
+            rich_help_panel=TRANSFER,
+            show_default=False,
+            help="Total bandwidth cap: 10M is 10 MB/s.",
+        ),
+    ] = None,
+    state_dir: cli_options.StateDir = None,
+    wait_lock: Annotated[
+        float,
+        typer.Option(
+            "--wait-lock",
+            min=0,
+            max=86400,
+            metavar="SECONDS",
+            rich_help_panel=TRANSFER,
+            help="Wait this long for another push to the same app (default: exit 4).",
+        ),
+    ] = 0.0,
+    move_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--move-to",
+            metavar="DIR",
+            rich_help_panel=TRANSFER,
+            show_default=False,
+            help="Move each file here once its upload is verified and recorded.",
+        ),
+    ] = None,
+    delete_after: Annotated[
+        bool,
+        typer.Option(
+            "--delete-after",
+            rich_help_panel=TRANSFER,
+            help="Delete each file once its upload is verified and recorded.",
+        ),
+    ] = False,
+    json_lines: Annotated[
+        bool,
+        typer.Option("--json", rich_help_panel=OUTPUT, help="One JSON object per file, per line."),
+    ] = False,
+    debug: cli_options.Debug = False,
+) -> None:
+    """Upload files as they appear in folders, once each has settled; runs until stopped."""
+    from productiv_upload.cli.watch import run_watch_command
+    from productiv_upload.core.run import PushRequest
+    from productiv_upload.core.watch import WatchRequest
+    from productiv_upload.service.throttle import parse_rate
+
+    if move_to is not None and delete_after:
+        _fail("choose --move-to or --delete-after, not both", ExitStatus.BAD_INPUT)
+    try:
+        rate = parse_rate(limit_rate) if limit_rate is not None else None
+    except ValueError as error:
+        _fail(f"--limit-rate: {error}", ExitStatus.BAD_INPUT)
+    push_request = PushRequest(
+        paths=[],
+        recursive=recursive,
+        excludes=exclude or [],
+        app_id=app_id,
+        api_url=api_url,
+        token_file=token_file,
+        token_url=token_url,
+        profile=profile,
+        storage_hosts=storage_host or [],
+        upload_type=upload_type,
+        concurrency=concurrency,
+        retries=retries,
+        timeout=timeout,
+        state_dir=state_dir,
+        wait_lock=wait_lock,
+        limit_rate=rate,
+        move_to=move_to,
+        delete_after=delete_after,
+    )
+    request = WatchRequest(
+        [str(d) for d in dirs],
+        push_request,
+        min_age=min_age,
+        batch_wait=batch_wait,
+        retry_wait=retry_wait,
+        poll=poll,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    _exit(
+        _guarded(
+            lambda: run_watch_command(
+                request,
+                json_lines=json_lines,
+                stdout=sys.stdout,
+                stderr=sys.stderr,
+                redactor=_redactor(ctx),
+            ),
+            debug,
+        )
+    )
 
 
 def _redactor(ctx: typer.Context) -> Redactor:

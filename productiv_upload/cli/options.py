@@ -1,4 +1,9 @@
-"""Options shared by several commands, declared once so their names and help never drift."""
+"""Options shared by several commands, declared once so their names and help never drift.
+
+Every option that takes a value names it with a metavar (FILE, DIR, SECONDS...): the help shows
+it instead of a type tag, and the completion scripts complete files for FILE and directories
+for DIR (see completion.py).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ AppId = Annotated[
     str | None,
     typer.Option(
         "--app-id",
+        metavar="ID",
         rich_help_panel=SERVICE,
         show_default=False,
         help="Productiv app id (env PRODUCTIV_APP_ID).",
@@ -35,6 +41,7 @@ TokenFile = Annotated[
     Path | None,
     typer.Option(
         "--token-file",
+        metavar="FILE",
         rich_help_panel=SERVICE,
         show_default=False,
         help="File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE).",
@@ -75,6 +82,7 @@ StateDir = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
+        metavar="DIR",
         file_okay=False,
         rich_help_panel=TRANSFER,
         show_default=False,

@@ -62,7 +62,7 @@ def discover(
     owner_of_name: dict[str, str] = {}
     problems: list[str] = []
     given_any = False
-    excluded = _exclusion(excludes)
+    excluded = exclusion(excludes)
 
     def expansions() -> Iterator[Iterator[tuple[str, bool]]]:
         for given in inputs:
@@ -115,7 +115,7 @@ def read_path_list(source: BinaryIO, *, null: bool) -> list[str]:
     return [os.fsdecode(entry) for entry in entries if entry]
 
 
-def _exclusion(patterns: Sequence[str]) -> Callable[[str], bool]:
+def exclusion(patterns: Sequence[str]) -> Callable[[str], bool]:
     """A pattern without a slash matches base names; one with a slash, whole paths."""
     by_name = [re.compile(fnmatch.translate(p)) for p in patterns if os.sep not in p]
     by_path = [re.compile(fnmatch.translate(p)) for p in patterns if os.sep in p]

@@ -125,7 +125,7 @@ def execute_push(
 
     with contextlib.ExitStack() as stack:
         if target is None:
-            service = _resolve(request, environ, sends=bool(candidates))
+            service = resolve_request_service(request, environ, sends=bool(candidates))
             state_dir = resolve_state_dir(request.state_dir, environ)
         else:
             service, state_dir = target.service, target.state_dir
@@ -203,7 +203,9 @@ def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:
                     literal_paths=literal, excludes=request.excludes)  # fmt: skip
 
 
-def _resolve(request: PushRequest, environ: Mapping[str, str], *, sends: bool) -> ServiceSettings:
+def resolve_request_service(
+    request: PushRequest, environ: Mapping[str, str], *, sends: bool
+) -> ServiceSettings:
     return resolve_service(
         app_id=request.app_id, api_url=request.api_url, token_url=request.token_url,
         token_file=request.token_file, environ=environ, profile=request.profile,

@@ -1,0 +1,81 @@
+"""`productiv-upload watch` on the command line: the core's watch loop, one line per file.
+
+Plain lines even on a terminal (journald and `docker logs` keep them), or JSON lines with
+`--json`; a start line on stderr says what is watched and how.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from typing import TextIO
+
+from productiv_upload.cli.present import plain_result_line
+from productiv_upload.common.errors import ExitStatus
+from productiv_upload.common.redact import Redactor
+from productiv_upload.common.text import printable
+from productiv_upload.core.discover import LocalFile
+from productiv_upload.core.report import FileResult
+from productiv_upload.core.watch import WatchRequest, WatchStart, run_watch
+
+
+class WatchPrinter:
+    """One line per finished file: plain, or a JSON object with the report's fields and time."""
+
+    def __init__(self, out: TextIO, *, json_lines: bool) -> None:
+        self._out = out
+        self._json = json_lines
+        self._lock = threading.Lock()
+
+    def file_started(self, file: LocalFile) -> None:
+        pass
+
+    def bytes_sent(self, file: LocalFile, count: int) -> None:
+        pass
+
+    def file_finished(self, result: FileResult) -> None:
+        if self._json:
+            line = json.dumps({
+                "path": result.path, "filename": result.filename, "size": result.size,
+                "status": result.status.value, "attempts": result.attempts,
+                "error": result.error, "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            })  # fmt: skip
+        else:
+            line = plain_result_line(result)
+        self._write(line)
+
+    def notice(self, message: str) -> None:
+        if not self._json:
+            self._write(f"{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} {message}")
+
+    def _write(self, line: str) -> None:
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+
+def run_watch_command(
+    request: WatchRequest, *, json_lines: bool, stdout: TextIO, stderr: TextIO,
+    redactor: Redactor,
+) -> int:  # fmt: skip
+    """Run the service until SIGTERM or Ctrl-C; returns 0, or raises what ends it early."""
+
+    def started(start: WatchStart) -> None:
+        folders = ", ".join(printable(d) for d in start.dirs)
+        recursive = " and below" if request.push.recursive else ""
+        stderr.write(
+            f"productiv-upload watch: watching {folders}{recursive} ({start.method}); files "
+            f"are sent once unchanged for {request.min_age:g} s, to app "
+            f"{printable(start.app_id)} at {printable(start.api_url)}; stop with SIGTERM or "
+            "Ctrl-C\n"
+        )
+        stderr.flush()
+
+    def warn(message: str) -> None:
+        stderr.write(f"productiv-upload: warning: {message}\n")
+        stderr.flush()
+
+    run_watch(request, WatchPrinter(stdout, json_lines=json_lines), started=started, warn=warn,
+              on_secret=redactor.add)  # fmt: skip
+    return int(ExitStatus.OK)

@@ -1,0 +1,239 @@
+"""`watch`: a long-running push of the files that appear in folders, once each has settled.
+
+The folders are rescanned whenever the OS says something changed (or every `--poll` seconds),
+and at least every `RESCAN_S` seconds in any case, so a lost event never loses a file. Each file
+becomes due once it has stayed unchanged for `min_age` seconds (`settle.Settler`); due files are
+pushed in batches through the same `Pusher`, journal and lock as `push`. No output happens here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from productiv_upload.common.errors import UsageError
+from productiv_upload.common.text import printable
+from productiv_upload.core.discover import LocalFile, exclusion
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, split_already_uploaded
+from productiv_upload.core.pusher import Pusher, PushEvents, PushOptions, connect
+from productiv_upload.core.report import FileResult, Status
+from productiv_upload.core.run import PushRequest, resolve_request_service
+from productiv_upload.core.settle import Fingerprint, Settler, scan
+from productiv_upload.core.spool import prepare_move_target, settle
+from productiv_upload.core.state import AppLock, resolve_state_dir
+from productiv_upload.core.watch_hints import start_hints
+
+RESCAN_S = 30.0  # even with OS events, look again this often: events can be lost
+MAX_BATCH_FILES = 100
+
+
+@dataclass(frozen=True)
+class WatchRequest:
+    dirs: list[str]
+    push: PushRequest  # the service, credential, state, transfer and spool settings
+    min_age: float = 5.0
+    batch_wait: float = 1.0
+    retry_wait: float = 30.0
+    poll: float | None = None  # seconds between rescans instead of OS events
+
+
+@dataclass
+class WatchStart:
+    """What the service is about to do, for its start line."""
+
+    dirs: list[str]
+    method: str  # "inotify", "polling every 2 s"...
+    app_id: str
+    api_url: str
+
+
+def run_watch(
+    request: WatchRequest,
+    events: PushEvents,
+    *,
+    started: Callable[[WatchStart], None],
+    warn: Callable[[str], None],
+    on_secret: Callable[[str], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run until `stop` is set or the process is interrupted (then in-flight files are drained).
+
+    Raises UsageError (bad folders or settings), LockHeld, and AccessRefused when the service
+    refuses the credentials or the app, at start or at any later time.
+    """
+    environ = os.environ if environ is None else environ
+    stop = stop or threading.Event()
+    for folder in request.dirs:
+        if not os.path.isdir(folder):
+            raise UsageError(f"{printable(folder)} is not a folder; watch takes folders")
+    push = request.push
+    if push.move_to is not None:
+        prepare_move_target(push.move_to)
+    service = resolve_request_service(push, environ, sends=True)
+    state_dir = resolve_state_dir(push.state_dir, environ)
+    api_key = service.api_url.rstrip("/")
+    options = PushOptions(concurrency=push.concurrency, batch_size=push.batch_size,
+                          retries=push.retries, limit_rate=push.limit_rate,
+                          storage_hosts=service.storage_hosts)  # fmt: skip
+    timeout = (min(push.timeout, 10.0), push.timeout)
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(AppLock(state_dir, api_key, service.app_id, wait_s=push.wait_lock))
+        journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
+        api, storage = connect(service, options, upload_type=push.upload_type, timeout=timeout,
+                               on_secret=on_secret)  # fmt: skip
+        wake = threading.Event()
+        hints = start_hints(
+            request.dirs, recursive=push.recursive, poll=request.poll, wake=wake, warn=warn
+        )
+        method, poll = stack.enter_context(hints)
+        started(WatchStart(request.dirs, method, service.app_id, service.api_url))
+        loop = _Loop(request, events, warn, journal, api_key, service.app_id)
+        try:
+            while not stop.is_set():
+                loop.rescan()
+                due = loop.take_due()
+                if due:
+                    outcome = Pusher(api, storage, options, events, journal).run(due)
+                    loop.finished(due, outcome.results)
+                    if outcome.fatal is not None:
+                        raise outcome.fatal
+                    if outcome.interrupted:
+                        return
+                    continue
+                wake.wait(loop.sleep_time(poll))
+                wake.clear()
+        except KeyboardInterrupt:
+            return  # nothing was in flight: a push in progress drains and returns itself
+
+
+class _Loop:
+    """The service's memory: files pending or failed, and files sent that are still there."""
+
+    def __init__(
+        self,
+        request: WatchRequest,
+        events: PushEvents,
+        warn: Callable[[str], None],
+        journal: Journal,
+        api_key: str,
+        app_id: str,
+    ) -> None:
+        self._request = request
+        self._events = events
+        self._warn = warn
+        self._journal = journal
+        self._api_key = api_key
+        self._app_id = app_id
+        self._settler = Settler(retry_wait=request.retry_wait)
+        # Sent (or found in the journal) and still in the folder: not looked at again until it
+        # changes. Entries go when the file goes, so this holds only what is there now.
+        self._done: dict[str, Fingerprint] = {}
+        self._excluded = exclusion(request.push.excludes)
+        move_to = request.push.move_to
+        self._ignore = [str(move_to)] if move_to is not None else []
+        # What each file in the current batch looked like when it was taken: if it changes
+        # while it is sent, the next rescan sees a different file and sends that too.
+        self._sending: dict[str, Fingerprint] = {}
+        self._last_scan = 0.0
+        self._first_due: float | None = None
+
+    def rescan(self) -> None:
+        now = time.monotonic()
+        present = set()
+        for path, info in scan(self._request.dirs, recursive=self._request.push.recursive,
+                               ignore_dirs=self._ignore, exclude=self._excluded,
+                               on_error=lambda error: self._warn(str(error))):  # fmt: skip
+            present.add(path)
+            done = self._done.get(path)
+            if done is not None:
+                if done == Fingerprint.of(info):
+                    continue
+                del self._done[path]
+            self._settler.observe(path, info, now)
+        self._settler.forget_missing(present)
+        for path in [p for p in self._done if p not in present]:
+            del self._done[path]
+        self._last_scan = now
+
+    def take_due(self) -> list[LocalFile]:
+        """Files to push now: due ones, once the batch is full or `batch_wait` has passed."""
+        now = time.monotonic()
+        due = self._settler.due(now, self._request.min_age)
+        if not due:
+            self._first_due = None
+            return []
+        if self._first_due is None:
+            self._first_due = now
+        if len(due) < MAX_BATCH_FILES and now - self._first_due < self._request.batch_wait:
+            return []
+        self._first_due = None
+        self._sending.clear()  # the loop is synchronous: no batch is in flight now
+        files: dict[str, LocalFile] = {}  # one file per base name and batch: the service's key
+        for path in due:
+            name = os.path.basename(path)
+            if name in files or self._excluded(path):
+                continue
+            try:
+                info = os.stat(path)
+            except OSError:
+                self._settler.forget(path)
+                continue
+            if self._settler.observe(path, info, now):
+                continue  # it changed after all: wait for it to settle again
+            files[name] = LocalFile(path, name, info.st_size, info.st_mtime_ns)
+            self._sending[path] = Fingerprint.of(info)
+            if len(files) == MAX_BATCH_FILES * 10:
+                break
+        to_send, already = split_already_uploaded(list(files.values()), self._journal,
+                                                  self._api_key, self._app_id)  # fmt: skip
+        for file in already:
+            self._finish_sent(file, FileResult(file.path, file.filename, file.size,
+                                               Status.SKIPPED))  # fmt: skip
+        return to_send
+
+    def finished(self, files: list[LocalFile], results: list[FileResult]) -> None:
+        now = time.monotonic()
+        by_name = {f.filename: f for f in files}
+        for result in results:
+            file = by_name[result.filename]
+            if result.status is Status.UPLOADED:
+                self._finish_sent(file, None)
+            else:
+                self._settler.failed(file.path, now)
+        self._sending.clear()
+
+    def _finish_sent(self, file: LocalFile, skipped: FileResult | None) -> None:
+        """A file the journal holds: tell of it if it was skipped, then move, delete or keep it."""
+        if skipped is not None:
+            self._events.file_finished(skipped)
+        self._settler.forget(file.path)
+        push = self._request.push
+        result = skipped or FileResult(file.path, file.filename, file.size, Status.UPLOADED)
+        if push.move_to is not None or push.delete_after:
+            outcome = settle([result], {file.filename: file}, move_to=push.move_to,
+                             delete=push.delete_after)  # fmt: skip
+            for reason in outcome.kept:
+                self._warn(f"not moved or deleted: {reason}")
+            if outcome.done:
+                return
+        sent_as = self._sending.get(file.path)
+        if sent_as is not None:
+            self._done[file.path] = sent_as
+
+    def sleep_time(self, poll: float | None) -> float:
+        """Until the next file becomes due, the next rescan, or the batch wait ends."""
+        now = time.monotonic()
+        rescan_every = poll if poll is not None else RESCAN_S
+        until = [self._last_scan + rescan_every]
+        next_due = self._settler.next_due(self._request.min_age)
+        if next_due is not None:
+            until.append(next_due)
+        if self._first_due is not None:
+            until.append(self._first_due + self._request.batch_wait)
+        return max(0.01, min(until) - now)

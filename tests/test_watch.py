@@ -1,0 +1,194 @@
+"""`watch` as a real process against the sandbox: files arriving, settling, failing, and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
+
+StartWatch = Callable[..., "subprocess.Popen[str]"]
+
+
+@pytest.fixture
+def start_watch() -> Iterator[StartWatch]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "productiv_upload", "watch", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the watch to act"
+        time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=20)
+    return process.returncode, stdout, stderr
+
+
+def stored(sandbox: Sandbox, name: str) -> bytes | None:
+    path = sandbox.stored_path(SANDBOX_APP_ID, name)
+    return path.read_bytes() if path.exists() else None
+
+
+def test_files_present_new_slow_and_renamed_are_each_sent_once_when_settled(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "before.json").write_bytes(b'{"before": 1}')
+    watch = start_watch("--min-age", "1", "--batch-wait", "0.2", str(spool))
+    wait_for(lambda: stored(sandbox, "before.json") is not None)
+
+    # A slow writer, in place, in bursts further apart than nothing but shorter than min-age.
+    slow = spool / "slow.json"
+    with slow.open("wb") as out:
+        for chunk in range(4):
+            out.write(b'{"chunk": %d}\n' % chunk)
+            out.flush()
+            time.sleep(0.4)
+            assert stored(sandbox, "slow.json") is None, "sent before the writer finished"
+    # A finished file renamed into the folder.
+    staging = tmp_path / "staging.json"
+    staging.write_bytes(b'{"renamed": true}')
+    staging.rename(spool / "renamed.json")
+    for number in range(20):
+        (spool / f"burst{number}.json").write_bytes(b"x" * number)
+
+    names = ["slow.json", "renamed.json", *(f"burst{n}.json" for n in range(20))]
+    wait_for(lambda: all(stored(sandbox, name) is not None for name in names))
+    code, stdout, stderr = stop(watch)
+
+    assert code == 0, stderr
+    assert "productiv-upload watch: watching" in stderr
+    for name in ["before.json", *names]:
+        assert stored(sandbox, name) == (spool / name).read_bytes()
+        assert sandbox.put_count(SANDBOX_APP_ID, name) == 1
+        assert f" uploaded {spool / name} " in stdout
+
+
+def test_a_restart_sends_nothing_twice_and_move_to_empties_the_folder(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for number in range(5):
+        (spool / f"a{number}.json").write_bytes(b"a%d" % number)
+    first = start_watch("--min-age", "0.5", str(spool))
+    wait_for(lambda: len(sandbox.requests_of("put")) == 5)
+    assert stop(first)[0] == 0
+    for number in range(5):
+        (spool / f"b{number}.json").write_bytes(b"b%d" % number)
+
+    second = start_watch("--min-age", "0.5", "--move-to", str(spool / "sent"), str(spool))
+    wait_for(lambda: sorted(p.name for p in spool.iterdir()) == ["sent"])
+    code, stdout, _ = stop(second)
+
+    assert code == 0
+    assert stdout.count(" skipped ") == 5  # the a-files: in the journal already
+    assert len(sandbox.requests_of("put")) == 10
+    assert len(list((spool / "sent").iterdir())) == 10
+
+
+def test_json_lines_and_polling(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    watch = start_watch("--json", "--poll", "0.3", "--min-age", "0.5", str(spool))
+    (spool / "one.json").write_bytes(b"1")
+    wait_for(lambda: stored(sandbox, "one.json") is not None)
+    code, stdout, stderr = stop(watch)
+
+    assert code == 0
+    assert "(polling every 0.3 s)" in stderr
+    [line] = stdout.splitlines()
+    entry = json.loads(line)
+    assert entry["filename"] == "one.json"
+    assert entry["status"] == "uploaded"
+    assert entry["time"].endswith("+00:00")
+
+
+def test_an_outage_is_retried_after_the_backoff_without_a_restart(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    sandbox.faults.api_errors.extend([(503, None)] * 2)
+    (spool / "late.json").write_bytes(b"late")
+    watch = start_watch("--min-age", "0.3", "--retries", "1", "--retry-wait", "1", str(spool))
+    wait_for(lambda: stored(sandbox, "late.json") is not None)
+    code, stdout, _ = stop(watch)
+
+    assert code == 0
+    assert f"failed {spool / 'late.json'}" in stdout
+    assert f"uploaded {spool / 'late.json'}" in stdout
+    assert sandbox.put_count(SANDBOX_APP_ID, "late.json") == 1
+
+
+def test_refused_credentials_end_the_service_with_exit_3(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path,
+    start_watch: StartWatch, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", "not-a-valid-token")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a.json").write_bytes(b"a")
+    watch = start_watch("--min-age", "0.2", str(spool))
+    _, stderr = watch.communicate(timeout=30)
+
+    assert watch.returncode == 3
+    assert "401" in stderr
+    assert "not-a-valid-token" not in stderr
+
+
+def test_a_missing_folder_is_bad_usage(
+    sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+) -> None:
+    watch = start_watch(str(tmp_path / "missing"))
+    _, stderr = watch.communicate(timeout=30)
+
+    assert watch.returncode == 2
+    assert "is not a folder" in stderr
+
+
+def test_sigterm_while_files_are_in_flight_drains_and_exits_0(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    sandbox.faults.stall_puts_s = 1.0
+    for number in range(4):
+        (spool / f"s{number}.json").write_bytes(os.urandom(100))
+    watch = start_watch("--min-age", "0.2", "-j", "4", str(spool))
+    wait_for(lambda: sandbox.peak_puts >= 1)
+    code, stdout, _ = stop(watch)
+
+    assert code == 0
+    # Every PUT that was in flight finished within the grace period and was reported.
+    assert stdout.count(" uploaded ") == len([r for r in sandbox.requests_of("put")
+                                               if r.status == 200])  # fmt: skip

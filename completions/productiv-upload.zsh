@@ -118,7 +118,7 @@ _productiv_upload_watch() {
     _arguments -C \
         '(-r --recursive)-r[Watch subfolders too]' \
         '(-r --recursive)--recursive[Watch subfolders too]' \
-        '*--exclude[Leave out matching files (repeatable)]:value: ' \
+        '*--exclude[Leave out matching files (repeatable; a pattern without / matches base names)]:value: ' \
         '--min-age[Send a file once it has been unchanged this long]:value: ' \
         '--batch-wait[Wait at most this long to fill a batch of up to 100 names]:value: ' \
         '--retry-wait[First wait before a failed file is tried again (doubles, up to 1 h)]:value: ' \
@@ -129,12 +129,12 @@ _productiv_upload_watch() {
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
         '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
         '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
-        '--type[Passed to the API as the `type` parameter]:value: ' \
+        '--type[Passed to the API as the `type` parameter (users, contracts...)]:value: ' \
         '(-j --concurrency)-j[Parallel PUTs]:value: ' \
         '(-j --concurrency)--concurrency[Parallel PUTs]:value: ' \
-        '--retries[Retries after faults, within one try of a file]:value: ' \
+        '--retries[Retries after faults (429, 5xx, timeouts, dropped connections)]:value: ' \
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
-        '--limit-rate[Total bandwidth cap\: 10M is 10 MB/s]:value: ' \
+        '--limit-rate[Total bandwidth cap across all transfers\: 10M is 10 MB/s, 500k, 8Mi]:value: ' \
         '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
         '--wait-lock[Wait this long for another push to the same app (default\: exit 4)]:value: ' \
         '--move-to[Move each file here once its upload is verified and recorded]:directory:_files -/' \

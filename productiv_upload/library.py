@@ -15,9 +15,9 @@ from typing import Any
 
 from productiv_upload.common.errors import UploadError, UsageError
 from productiv_upload.common.redact import Redactor
-from productiv_upload.core.discover import LocalFile
+from productiv_upload.core import limits
 from productiv_upload.core.report import FileResult, RunReport
-from productiv_upload.core.run import PushRequest, execute_push
+from productiv_upload.core.run import NullRunEvents, PushRequest, execute_push
 
 logger = logging.getLogger("productiv_upload")
 # A library never prints: warnings go to logging, which shows nothing until the caller sets it up.
@@ -107,45 +107,33 @@ def push(
     return result
 
 
-class _Callback:
+class _Callback(NullRunEvents):
     """The core's events, reduced to the one a Python caller asked for."""
 
     def __init__(self, on_file: Callable[[FileResult], None] | None, redactor: Redactor) -> None:
         self._on_file = on_file
         self._redactor = redactor
 
-    def start(self, files: int, total_bytes: int) -> None:
-        pass
-
-    def file_started(self, file: LocalFile) -> None:
-        pass
-
-    def bytes_sent(self, file: LocalFile, count: int) -> None:
-        pass
-
     def file_finished(self, result: FileResult) -> None:
         if self._on_file is not None:
             self._on_file(_masked_result(result, self._redactor))
-
-    def notice(self, message: str) -> None:
-        pass
-
-    def finish(self, report: RunReport) -> None:
-        pass
 
 
 def _check_ranges(
     concurrency: int, batch_size: int, retries: int, timeout: float, min_age: float | None
 ) -> None:
     """The bounds the command line's options enforce."""
-    if not 1 <= concurrency <= 64:
-        raise UsageError(f"concurrency must be 1..64, not {concurrency}")
-    if not 1 <= batch_size <= 100:
-        raise UsageError(f"batch_size must be 1..100, not {batch_size}")
-    if not 0 <= retries <= 20:
-        raise UsageError(f"retries must be 0..20, not {retries}")
-    if not 0.1 <= timeout <= 3600:
-        raise UsageError(f"timeout must be 0.1..3600 seconds, not {timeout}")
+    if not 1 <= concurrency <= limits.MAX_CONCURRENCY:
+        raise UsageError(f"concurrency must be 1..{limits.MAX_CONCURRENCY}, not {concurrency}")
+    if not 1 <= batch_size <= limits.MAX_BATCH_SIZE:
+        raise UsageError(f"batch_size must be 1..{limits.MAX_BATCH_SIZE}, not {batch_size}")
+    if not 0 <= retries <= limits.MAX_RETRIES:
+        raise UsageError(f"retries must be 0..{limits.MAX_RETRIES}, not {retries}")
+    if not limits.MIN_TIMEOUT_S <= timeout <= limits.MAX_TIMEOUT_S:
+        raise UsageError(
+            f"timeout must be {limits.MIN_TIMEOUT_S:g}..{limits.MAX_TIMEOUT_S:g} seconds, "
+            f"not {timeout}"
+        )
     if min_age is not None and min_age < 0:
         raise UsageError(f"min_age must not be negative, not {min_age}")
 

@@ -2,49 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
-from tests.conftest import invoke, make_files
-
-StartPush = Callable[..., "subprocess.Popen[str]"]
+from tests.conftest import StartCli, invoke, make_files, wait_for
 
 
 @pytest.fixture
-def start_push() -> Iterator[StartPush]:
-    """Starts `push` processes, and kills any still running when the test ends, failed or not."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "productiv_upload", "push", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
-
-def wait_for(condition: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out waiting for the push to make progress"
-        time.sleep(0.01)
+def start_push(start_cli: StartCli) -> StartCli:
+    """Starts `push` processes (killed at the end of the test, as `start_cli` does)."""
+    return functools.partial(start_cli, "push")
 
 
 def stored_puts(sandbox: Sandbox) -> int:
@@ -52,7 +25,7 @@ def stored_puts(sandbox: Sandbox) -> int:
 
 
 def test_sigkill_mid_run_then_rerun_sends_only_what_was_in_flight(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartPush
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
 ) -> None:
     files = make_files(tmp_path / "exports", 40, size=2000)
     sandbox.faults.latency_s = 0.05
@@ -76,7 +49,7 @@ def test_sigkill_mid_run_then_rerun_sends_only_what_was_in_flight(
 
 
 def interrupt_and_rerun(
-    sandbox: Sandbox, files: list[Path], signum: int, start_push: StartPush
+    sandbox: Sandbox, files: list[Path], signum: int, start_push: StartCli
 ) -> None:
     sandbox.faults.latency_s = 0.05
     process = start_push("-j", "4", *map(str, files))
@@ -101,19 +74,19 @@ def interrupt_and_rerun(
 
 
 def test_sigint_finishes_in_flight_records_them_and_exits_130(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartPush
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
 ) -> None:
     interrupt_and_rerun(sandbox, make_files(tmp_path / "exports", 40), signal.SIGINT, start_push)
 
 
 def test_sigterm_is_handled_like_ctrl_c(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartPush
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
 ) -> None:
     interrupt_and_rerun(sandbox, make_files(tmp_path / "exports", 40), signal.SIGTERM, start_push)
 
 
 def test_a_second_interrupt_stops_at_once(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartPush
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
 ) -> None:
     files = make_files(tmp_path / "exports", 8)
     sandbox.faults.stall_puts_s = 30  # in-flight PUTs would hold the run for the grace period
@@ -133,7 +106,7 @@ def test_a_second_interrupt_stops_at_once(
 
 
 def test_two_pushes_for_one_app_exit_4_naming_the_holder_or_wait(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartPush
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
 ) -> None:
     files = make_files(tmp_path / "exports", 6)
     sandbox.faults.latency_s = 0.2
@@ -158,7 +131,7 @@ def test_two_pushes_for_one_app_exit_4_naming_the_holder_or_wait(
 
 
 def test_a_lock_left_by_a_killed_run_does_not_block_the_next(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartPush
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
 ) -> None:
     files = make_files(tmp_path / "exports", 10)
     sandbox.faults.latency_s = 0.2

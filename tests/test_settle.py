@@ -162,46 +162,6 @@ def test_a_zero_min_age_makes_a_file_due_at_once(tmp_path: Path) -> None:
     assert settler.due(1.0, 0.0) == [str(export)]
 
 
-# While a file is being sent
-
-
-def test_a_file_being_sent_is_not_due_again_until_it_is_done(tmp_path: Path) -> None:
-    settler = Settler()
-    export = write(tmp_path / "a.json")
-    observe(settler, export, now=0.0)
-    assert settler.due(5.0, MIN_AGE) == [str(export)]
-    settler.sending(str(export))
-    assert settler.due(500.0, MIN_AGE) == []
-    assert settler.next_due(MIN_AGE) is None
-    assert settler.sent(str(export)) is True
-    assert str(export) not in settler
-    assert len(settler) == 0
-
-
-def test_a_file_that_changed_while_being_sent_is_sent_again_once_settled(tmp_path: Path) -> None:
-    settler = Settler()
-    export = write(tmp_path / "a.json", b"first")
-    observe(settler, export, now=0.0)
-    settler.sending(str(export))
-    append(export, b" and more")
-    assert observe(settler, export, now=6.0) is True
-    assert settler.due(100.0, MIN_AGE) == []  # still in flight
-    assert settler.sent(str(export)) is False  # the bytes sent were the old ones
-    assert settler.due(10.9, MIN_AGE) == []
-    assert settler.due(11.0, MIN_AGE) == [str(export)]
-
-
-def test_a_failure_of_a_file_that_changed_meanwhile_does_not_back_off(tmp_path: Path) -> None:
-    settler = Settler(retry_wait=30.0)
-    export = write(tmp_path / "a.json", b"first")
-    observe(settler, export, now=0.0)
-    settler.sending(str(export))
-    append(export, b" and more")
-    observe(settler, export, now=6.0)
-    assert settler.failed(str(export), now=7.0) == 7.0
-    assert settler.due(11.0, MIN_AGE) == [str(export)]  # not 37
-
-
 # Retries after a failed upload
 
 
@@ -212,7 +172,6 @@ def test_the_retry_backoff_doubles_up_to_one_hour(tmp_path: Path) -> None:
     now, waits = MIN_AGE, []
     for _ in range(10):
         assert settler.due(now, MIN_AGE) == [export]
-        settler.sending(export)
         retry_at = settler.failed(export, now)
         waits.append(retry_at - now)
         assert settler.due(retry_at - 0.001, MIN_AGE) == []

@@ -2,46 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
+from tests.conftest import StartCli, wait_for
 
-StartWatch = Callable[..., "subprocess.Popen[str]"]
+WAIT_S = 30.0  # a settle time, a batch wait and a rescan may pass before a file goes up
 
 
 @pytest.fixture
-def start_watch() -> Iterator[StartWatch]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "productiv_upload", "watch", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the watch to act"
-        time.sleep(0.05)
+def start_watch(start_cli: StartCli) -> StartCli:
+    """Starts `watch` processes (killed at the end of the test, as `start_cli` does)."""
+    return functools.partial(start_cli, "watch")
 
 
 def stop(process: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -56,13 +36,13 @@ def stored(sandbox: Sandbox, name: str) -> bytes | None:
 
 
 def test_files_present_new_slow_and_renamed_are_each_sent_once_when_settled(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
 ) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
     (spool / "before.json").write_bytes(b'{"before": 1}')
     watch = start_watch("--min-age", "1", "--batch-wait", "0.2", str(spool))
-    wait_for(lambda: stored(sandbox, "before.json") is not None)
+    wait_for(lambda: stored(sandbox, "before.json") is not None, WAIT_S)
 
     # A slow writer, in place, in bursts further apart than nothing but shorter than min-age.
     slow = spool / "slow.json"
@@ -80,7 +60,7 @@ def test_files_present_new_slow_and_renamed_are_each_sent_once_when_settled(
         (spool / f"burst{number}.json").write_bytes(b"x" * number)
 
     names = ["slow.json", "renamed.json", *(f"burst{n}.json" for n in range(20))]
-    wait_for(lambda: all(stored(sandbox, name) is not None for name in names))
+    wait_for(lambda: all(stored(sandbox, name) is not None for name in names), WAIT_S)
     code, stdout, stderr = stop(watch)
 
     assert code == 0, stderr
@@ -92,20 +72,20 @@ def test_files_present_new_slow_and_renamed_are_each_sent_once_when_settled(
 
 
 def test_a_restart_sends_nothing_twice_and_move_to_empties_the_folder(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
 ) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
     for number in range(5):
         (spool / f"a{number}.json").write_bytes(b"a%d" % number)
     first = start_watch("--min-age", "0.5", str(spool))
-    wait_for(lambda: len(sandbox.requests_of("put")) == 5)
+    wait_for(lambda: len(sandbox.requests_of("put")) == 5, WAIT_S)
     assert stop(first)[0] == 0
     for number in range(5):
         (spool / f"b{number}.json").write_bytes(b"b%d" % number)
 
     second = start_watch("--min-age", "0.5", "--move-to", str(spool / "sent"), str(spool))
-    wait_for(lambda: sorted(p.name for p in spool.iterdir()) == ["sent"])
+    wait_for(lambda: sorted(p.name for p in spool.iterdir()) == ["sent"], WAIT_S)
     code, stdout, _ = stop(second)
 
     assert code == 0
@@ -115,13 +95,13 @@ def test_a_restart_sends_nothing_twice_and_move_to_empties_the_folder(
 
 
 def test_json_lines_and_polling(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
 ) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
     watch = start_watch("--json", "--poll", "0.3", "--min-age", "0.5", str(spool))
     (spool / "one.json").write_bytes(b"1")
-    wait_for(lambda: stored(sandbox, "one.json") is not None)
+    wait_for(lambda: stored(sandbox, "one.json") is not None, WAIT_S)
     code, stdout, stderr = stop(watch)
 
     assert code == 0
@@ -134,14 +114,14 @@ def test_json_lines_and_polling(
 
 
 def test_an_outage_is_retried_after_the_backoff_without_a_restart(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
 ) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
     sandbox.faults.api_errors.extend([(503, None)] * 2)
     (spool / "late.json").write_bytes(b"late")
     watch = start_watch("--min-age", "0.3", "--retries", "1", "--retry-wait", "1", str(spool))
-    wait_for(lambda: stored(sandbox, "late.json") is not None)
+    wait_for(lambda: stored(sandbox, "late.json") is not None, WAIT_S)
     code, stdout, _ = stop(watch)
 
     assert code == 0
@@ -152,7 +132,7 @@ def test_an_outage_is_retried_after_the_backoff_without_a_restart(
 
 def test_refused_credentials_end_the_service_with_exit_3(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path,
-    start_watch: StartWatch, monkeypatch: pytest.MonkeyPatch,
+    start_watch: StartCli, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", "not-a-valid-token")
     spool = tmp_path / "spool"
@@ -167,7 +147,7 @@ def test_refused_credentials_end_the_service_with_exit_3(
 
 
 def test_a_missing_folder_is_bad_usage(
-    sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+    sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
 ) -> None:
     watch = start_watch(str(tmp_path / "missing"))
     _, stderr = watch.communicate(timeout=30)
@@ -177,7 +157,7 @@ def test_a_missing_folder_is_bad_usage(
 
 
 def test_sigterm_while_files_are_in_flight_drains_and_exits_0(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartWatch
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
 ) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
@@ -185,7 +165,7 @@ def test_sigterm_while_files_are_in_flight_drains_and_exits_0(
     for number in range(4):
         (spool / f"s{number}.json").write_bytes(os.urandom(100))
     watch = start_watch("--min-age", "0.2", "-j", "4", str(spool))
-    wait_for(lambda: sandbox.peak_puts >= 1)
+    wait_for(lambda: sandbox.peak_puts >= 1, WAIT_S)
     code, stdout, _ = stop(watch)
 
     assert code == 0

@@ -22,6 +22,7 @@ from productiv_upload.cli import options as cli_options
 from productiv_upload.cli.options import INPUT, OUTPUT, TRANSFER
 from productiv_upload.common.errors import ExitStatus, UploadError
 from productiv_upload.common.redact import Redactor, redacting
+from productiv_upload.core import limits
 
 PUSH_HELP = """Upload files to Productiv's Batch Files Upload API.
 
@@ -103,16 +104,7 @@ def push(
             help="--files-from is NUL-separated, as `find -print0` writes.",
         ),
     ] = False,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude",
-            metavar="PATTERN",
-            rich_help_panel=INPUT,
-            show_default=False,
-            help="Leave out matching files (repeatable; a pattern without / matches base names).",
-        ),
-    ] = None,
+    exclude: cli_options.Exclude = None,
     allow_empty: Annotated[
         bool,
         typer.Option(
@@ -125,16 +117,7 @@ def push(
     token_url: cli_options.TokenUrl = None,
     profile: cli_options.Profile = None,
     storage_host: cli_options.StorageHost = None,
-    upload_type: Annotated[
-        str | None,
-        typer.Option(
-            "--type",
-            metavar="TYPE",
-            rich_help_panel=cli_options.SERVICE,
-            show_default=False,
-            help="Passed to the API as the `type` parameter (users, contracts...).",
-        ),
-    ] = None,
+    upload_type: cli_options.UploadType = None,
     sandbox: Annotated[
         bool,
         typer.Option(
@@ -143,40 +126,19 @@ def push(
             help="Upload to a local sandbox started for this run.",
         ),
     ] = False,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            "-j",
-            "--concurrency",
-            metavar="N",
-            min=1,
-            max=64,
-            rich_help_panel=TRANSFER,
-            help="Parallel PUTs.",
-        ),
-    ] = 8,
+    concurrency: cli_options.Concurrency = 8,
     batch_size: Annotated[
         int,
         typer.Option(
             "--batch-size",
             metavar="N",
             min=1,
-            max=100,
+            max=limits.MAX_BATCH_SIZE,
             rich_help_panel=TRANSFER,
             help="File names per URL request.",
         ),
     ] = 100,
-    retries: Annotated[
-        int,
-        typer.Option(
-            "--retries",
-            metavar="N",
-            min=0,
-            max=20,
-            rich_help_panel=TRANSFER,
-            help="Retries after faults (429, 5xx, timeouts, dropped connections).",
-        ),
-    ] = 5,
+    retries: cli_options.Retries = 5,
     timeout: cli_options.Timeout = 60.0,
     force: Annotated[
         bool,
@@ -187,45 +149,10 @@ def push(
         ),
     ] = False,
     state_dir: cli_options.StateDir = None,
-    wait_lock: Annotated[
-        float,
-        typer.Option(
-            "--wait-lock",
-            min=0,
-            max=86400,
-            metavar="SECONDS",
-            rich_help_panel=TRANSFER,
-            help="Wait this long for another push to the same app (default: exit 4).",
-        ),
-    ] = 0.0,
-    limit_rate: Annotated[
-        str | None,
-        typer.Option(
-            "--limit-rate",
-            metavar="RATE",
-            rich_help_panel=TRANSFER,
-            show_default=False,
-            help="Total bandwidth cap across all transfers: 10M is 10 MB/s, 500k, 8Mi.",
-        ),
-    ] = None,
-    move_to: Annotated[
-        Path | None,
-        typer.Option(
-            "--move-to",
-            metavar="DIR",
-            rich_help_panel=TRANSFER,
-            show_default=False,
-            help="Move each file here once its upload is verified and recorded.",
-        ),
-    ] = None,
-    delete_after: Annotated[
-        bool,
-        typer.Option(
-            "--delete-after",
-            rich_help_panel=TRANSFER,
-            help="Delete each file once its upload is verified and recorded.",
-        ),
-    ] = False,
+    wait_lock: cli_options.WaitLock = 0.0,
+    limit_rate: cli_options.LimitRate = None,
+    move_to: cli_options.MoveTo = None,
+    delete_after: cli_options.DeleteAfter = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -299,14 +226,7 @@ def push(
     from productiv_upload.cli.push import PushOutput, run_push
     from productiv_upload.core.run import PushRequest
 
-    if move_to is not None and delete_after:
-        _fail("choose --move-to or --delete-after, not both", ExitStatus.BAD_INPUT)
-    from productiv_upload.service.throttle import parse_rate
-
-    try:
-        rate = parse_rate(limit_rate) if limit_rate is not None else None
-    except ValueError as error:
-        _fail(f"--limit-rate: {error}", ExitStatus.BAD_INPUT)
+    rate = _checked_transfer_options(limit_rate, move_to, delete_after)
     request = PushRequest(
         paths=paths or [], recursive=recursive, files_from=files_from, null=null,
         excludes=exclude or [], allow_empty=allow_empty, app_id=app_id, api_url=api_url,
@@ -428,16 +348,7 @@ def watch_command(
     recursive: Annotated[
         bool, typer.Option("-r", "--recursive", rich_help_panel=INPUT, help="Watch subfolders too.")
     ] = False,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude",
-            metavar="PATTERN",
-            rich_help_panel=INPUT,
-            show_default=False,
-            help="Leave out matching files (repeatable).",
-        ),
-    ] = None,
+    exclude: cli_options.Exclude = None,
     min_age: Annotated[
         float,
         typer.Option(
@@ -485,80 +396,15 @@ def watch_command(
     token_url: cli_options.TokenUrl = None,
     profile: cli_options.Profile = None,
     storage_host: cli_options.StorageHost = None,
-    upload_type: Annotated[
-        str | None,
-        typer.Option(
-            "--type",
-            metavar="TYPE",
-            rich_help_panel=cli_options.SERVICE,
-            show_default=False,
-            help="Passed to the API as the `type` parameter.",
-        ),
-    ] = None,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            "-j",
-            "--concurrency",
-            metavar="N",
-            min=1,
-            max=64,
-            rich_help_panel=TRANSFER,
-            help="Parallel PUTs.",
-        ),
-    ] = 8,
-    retries: Annotated[
-        int,
-        typer.Option(
-            "--retries",
-            metavar="N",
-            min=0,
-            max=20,
-            rich_help_panel=TRANSFER,
-            help="Retries after faults, within one try of a file.",
-        ),
-    ] = 5,
+    upload_type: cli_options.UploadType = None,
+    concurrency: cli_options.Concurrency = 8,
+    retries: cli_options.Retries = 5,
     timeout: cli_options.Timeout = 60.0,
-    limit_rate: Annotated[
-        str | None,
-        typer.Option(
-            "--limit-rate",
-            metavar="RATE",
-            rich_help_panel=TRANSFER,
-            show_default=False,
-            help="Total bandwidth cap: 10M is 10 MB/s.",
-        ),
-    ] = None,
+    limit_rate: cli_options.LimitRate = None,
     state_dir: cli_options.StateDir = None,
-    wait_lock: Annotated[
-        float,
-        typer.Option(
-            "--wait-lock",
-            min=0,
-            max=86400,
-            metavar="SECONDS",
-            rich_help_panel=TRANSFER,
-            help="Wait this long for another push to the same app (default: exit 4).",
-        ),
-    ] = 0.0,
-    move_to: Annotated[
-        Path | None,
-        typer.Option(
-            "--move-to",
-            metavar="DIR",
-            rich_help_panel=TRANSFER,
-            show_default=False,
-            help="Move each file here once its upload is verified and recorded.",
-        ),
-    ] = None,
-    delete_after: Annotated[
-        bool,
-        typer.Option(
-            "--delete-after",
-            rich_help_panel=TRANSFER,
-            help="Delete each file once its upload is verified and recorded.",
-        ),
-    ] = False,
+    wait_lock: cli_options.WaitLock = 0.0,
+    move_to: cli_options.MoveTo = None,
+    delete_after: cli_options.DeleteAfter = False,
     json_lines: Annotated[
         bool,
         typer.Option("--json", rich_help_panel=OUTPUT, help="One JSON object per file, per line."),
@@ -569,14 +415,8 @@ def watch_command(
     from productiv_upload.cli.watch import run_watch_command
     from productiv_upload.core.run import PushRequest
     from productiv_upload.core.watch import WatchRequest
-    from productiv_upload.service.throttle import parse_rate
 
-    if move_to is not None and delete_after:
-        _fail("choose --move-to or --delete-after, not both", ExitStatus.BAD_INPUT)
-    try:
-        rate = parse_rate(limit_rate) if limit_rate is not None else None
-    except ValueError as error:
-        _fail(f"--limit-rate: {error}", ExitStatus.BAD_INPUT)
+    rate = _checked_transfer_options(limit_rate, move_to, delete_after)
     push_request = PushRequest(
         paths=[],
         recursive=recursive,
@@ -618,6 +458,20 @@ def watch_command(
             debug,
         )
     )
+
+
+def _checked_transfer_options(
+    limit_rate: str | None, move_to: Path | None, delete_after: bool
+) -> float | None:
+    """What push and watch check alike before starting: returns --limit-rate in bytes/s."""
+    from productiv_upload.service.throttle import parse_rate
+
+    if move_to is not None and delete_after:
+        _fail("choose --move-to or --delete-after, not both", ExitStatus.BAD_INPUT)
+    try:
+        return parse_rate(limit_rate) if limit_rate is not None else None
+    except ValueError as error:
+        _fail(f"--limit-rate: {error}", ExitStatus.BAD_INPUT)
 
 
 def _redactor(ctx: typer.Context) -> Redactor:

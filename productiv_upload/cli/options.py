@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from productiv_upload.core import limits
+
 INPUT = "Input"
 SERVICE = "Service"
 TRANSFER = "Transfer"
@@ -94,8 +96,8 @@ Timeout = Annotated[
     float,
     typer.Option(
         "--timeout",
-        min=0.1,
-        max=3600,
+        min=limits.MIN_TIMEOUT_S,
+        max=limits.MAX_TIMEOUT_S,
         metavar="SECONDS",
         rich_help_panel=TRANSFER,
         help="Read timeout for every request; the connect timeout is at most 10 s.",
@@ -108,5 +110,87 @@ Debug = Annotated[
     bool,
     typer.Option(
         "--debug", rich_help_panel=OUTPUT, help="Show a traceback when an error ends the run."
+    ),
+]
+Exclude = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude",
+        metavar="PATTERN",
+        rich_help_panel=INPUT,
+        show_default=False,
+        help="Leave out matching files (repeatable; a pattern without / matches base names).",
+    ),
+]
+UploadType = Annotated[
+    str | None,
+    typer.Option(
+        "--type",
+        metavar="TYPE",
+        rich_help_panel=SERVICE,
+        show_default=False,
+        help="Passed to the API as the `type` parameter (users, contracts...).",
+    ),
+]
+Concurrency = Annotated[
+    int,
+    typer.Option(
+        "-j",
+        "--concurrency",
+        metavar="N",
+        min=1,
+        max=limits.MAX_CONCURRENCY,
+        rich_help_panel=TRANSFER,
+        help="Parallel PUTs.",
+    ),
+]
+Retries = Annotated[
+    int,
+    typer.Option(
+        "--retries",
+        metavar="N",
+        min=0,
+        max=limits.MAX_RETRIES,
+        rich_help_panel=TRANSFER,
+        help="Retries after faults (429, 5xx, timeouts, dropped connections).",
+    ),
+]
+WaitLock = Annotated[
+    float,
+    typer.Option(
+        "--wait-lock",
+        min=0,
+        max=limits.MAX_WAIT_LOCK_S,
+        metavar="SECONDS",
+        rich_help_panel=TRANSFER,
+        help="Wait this long for another push to the same app (default: exit 4).",
+    ),
+]
+LimitRate = Annotated[
+    str | None,
+    typer.Option(
+        "--limit-rate",
+        metavar="RATE",
+        rich_help_panel=TRANSFER,
+        show_default=False,
+        help="Total bandwidth cap across all transfers: 10M is 10 MB/s, 500k, 8Mi.",
+    ),
+]
+MoveTo = Annotated[
+    Path | None,
+    typer.Option(
+        "--move-to",
+        metavar="DIR",
+        rich_help_panel=TRANSFER,
+        show_default=False,
+        help="Move each file here once its upload is verified and recorded.",
+    ),
+]
+DeleteAfter = Annotated[
+    bool,
+    typer.Option(
+        "--delete-after",
+        rich_help_panel=TRANSFER,
+        help="Delete each file once its upload is verified and recorded.",
     ),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -25,8 +25,9 @@ from rich.text import Text
 
 from productiv_upload.common.text import human_size, plural, printable
 from productiv_upload.core.discover import LocalFile
-from productiv_upload.core.pusher import NullEvents, PushEvents, make_batches
+from productiv_upload.core.pusher import make_batches
 from productiv_upload.core.report import FileResult, RunReport, Status
+from productiv_upload.core.run import NullRunEvents, RunEvents
 
 TABLE_ALL_ROWS_UP_TO = 30  # past this many files, the final table lists failures only
 TABLE_MAX_FAILURES = 50  # past this many, the rest are counted (the JSON report lists them all)
@@ -243,20 +244,12 @@ def print_table(console: Console, report: RunReport) -> None:
         console.print(f"… and {plural(hidden, 'more failed file')} (--json lists every file)")
 
 
-class SilentPresenter(NullEvents):
+class SilentPresenter(NullRunEvents):
     """Shows nothing: `--json` off a terminal keeps stdout for the report and stderr quiet."""
 
-    def start(self, files: int, total_bytes: int) -> None:
-        pass
 
-    def finish(self, report: RunReport) -> None:
-        pass
-
-
-class Presenter(PushEvents, Protocol):
-    def start(self, files: int, total_bytes: int) -> None: ...
-
-    def finish(self, report: RunReport) -> None: ...
+# Whatever shows a run is told what the core tells: its start, each file, its end.
+Presenter = RunEvents
 
 
 class TeePresenter:

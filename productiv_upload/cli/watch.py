@@ -7,52 +7,37 @@ Plain lines even on a terminal (journald and `docker logs` keep them), or JSON l
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 from typing import TextIO
 
-from productiv_upload.cli.present import plain_result_line
+from productiv_upload.cli.present import PlainPresenter
 from productiv_upload.common.errors import ExitStatus
 from productiv_upload.common.redact import Redactor
 from productiv_upload.common.text import printable
-from productiv_upload.core.discover import LocalFile
 from productiv_upload.core.report import FileResult
 from productiv_upload.core.watch import WatchRequest, WatchStart, run_watch
 
 
-class WatchPrinter:
+class WatchPrinter(PlainPresenter):
     """One line per finished file: plain, or a JSON object with the report's fields and time."""
 
     def __init__(self, out: TextIO, *, json_lines: bool) -> None:
-        self._out = out
+        super().__init__(out)
         self._json = json_lines
-        self._lock = threading.Lock()
-
-    def file_started(self, file: LocalFile) -> None:
-        pass
-
-    def bytes_sent(self, file: LocalFile, count: int) -> None:
-        pass
 
     def file_finished(self, result: FileResult) -> None:
-        if self._json:
-            line = json.dumps({
-                "path": result.path, "filename": result.filename, "size": result.size,
-                "status": result.status.value, "attempts": result.attempts,
-                "error": result.error, "time": datetime.now(UTC).isoformat(timespec="seconds"),
-            })  # fmt: skip
-        else:
-            line = plain_result_line(result)
-        self._write(line)
+        if not self._json:
+            super().file_finished(result)
+            return
+        self._write(json.dumps({
+            "path": result.path, "filename": result.filename, "size": result.size,
+            "status": result.status.value, "attempts": result.attempts, "error": result.error,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        }))  # fmt: skip
 
     def notice(self, message: str) -> None:
         if not self._json:
-            self._write(f"{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} {message}")
-
-    def _write(self, line: str) -> None:
-        with self._lock:
-            self._out.write(line + "\n")
-            self._out.flush()
+            super().notice(message)
 
 
 def run_watch_command(

@@ -21,11 +21,20 @@ from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
 from productiv_upload.common.text import plural, printable
 from productiv_upload.core.discover import Discovery, LocalFile, discover, read_path_list
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, split_already_uploaded
-from productiv_upload.core.pusher import Pusher, PushEvents, PushOptions, PushOutcome, connect
+from productiv_upload.core.pusher import (
+    NullEvents,
+    Pusher,
+    PushEvents,
+    PushOptions,
+    PushOutcome,
+    connect,
+)
 from productiv_upload.core.report import FileResult, RunReport, Status
 from productiv_upload.core.settings import ServiceSettings, resolve_service
 from productiv_upload.core.spool import prepare_move_target, settle
 from productiv_upload.core.state import AppLock, resolve_state_dir
+from productiv_upload.service.api import ProductivApi
+from productiv_upload.service.http import StorageClient
 
 OLD_FILES_NAMED = 3  # how many too-old files the warning names
 
@@ -36,6 +45,16 @@ class RunEvents(PushEvents, Protocol):
     def start(self, files: int, total_bytes: int) -> None: ...
 
     def finish(self, report: RunReport) -> None: ...
+
+
+class NullRunEvents(NullEvents):
+    """Shows nothing of a run, its start and end included."""
+
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def finish(self, report: RunReport) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -223,6 +242,14 @@ def _upload(
     files: list[LocalFile],
     on_secret: Callable[[str], None] | None,
 ) -> PushOutcome:
+    api, storage, options = connect_request(request, service, on_secret)
+    return Pusher(api, storage, options, events, journal).run(files)
+
+
+def connect_request(
+    request: PushRequest, service: ServiceSettings, on_secret: Callable[[str], None] | None
+) -> tuple[ProductivApi, StorageClient, PushOptions]:
+    """The API client, the storage client and the push loop's options that `request` asks for."""
     options = PushOptions(
         concurrency=request.concurrency,
         batch_size=request.batch_size,
@@ -233,7 +260,7 @@ def _upload(
     timeout = (min(request.timeout, 10.0), request.timeout)
     api, storage = connect(service, options, upload_type=request.upload_type, timeout=timeout,
                            on_secret=on_secret)  # fmt: skip
-    return Pusher(api, storage, options, events, journal).run(files)
+    return api, storage, options
 
 
 def _split(

@@ -9,9 +9,10 @@ modification time: on a network share that comes from another machine's clock, a
 with `cp -p`, `rsync` or `tar` carry their source's old times.
 
 The service's cycle for one file: `observe` (on every scan or hint), `due`, stat and `observe`
-again to confirm, `sending`, then `sent` or `failed` (a backoff before it is due again).
+again to confirm, then `forget` once it is sent, or `failed` (a backoff before it is due again).
+The service sends and scans in turn, never at once, so nothing changes here during an upload.
 
-Only files that are pending (seen, not yet sent), in flight or failed are held here. A file that
+Only files that are pending (seen, not yet sent) or failed are held here. A file that
 was sent is forgotten; if a rescan meets it again unchanged, it becomes pending again and the
 journal skips it.
 
@@ -53,7 +54,6 @@ class _Pending:
     since: float  # when this fingerprint was first seen
     retry_at: float | None = None  # after a failed upload: not before this time
     last_wait: float = 0.0  # the backoff that set retry_at; the next failure doubles it
-    in_flight: Fingerprint | None = None  # the state being uploaded right now, if any
 
 
 class Settler:
@@ -87,8 +87,7 @@ class Settler:
         known = self._pending.get(path)
         if known is not None and known.fingerprint == fingerprint:
             return False
-        in_flight = None if known is None else known.in_flight
-        self._pending[path] = _Pending(fingerprint, now, in_flight=in_flight)
+        self._pending[path] = _Pending(fingerprint, now)
         return True
 
     def ready_at(self, path: str, min_age: float) -> float | None:
@@ -99,14 +98,14 @@ class Settler:
     def due(self, now: float, min_age: float) -> list[str]:
         """Paths unchanged for at least `min_age` seconds and not waiting out a retry.
 
-        Oldest first, so a steady stream of new files cannot starve an old one. Files being
-        uploaded are left out. The caller stats each again just before sending (`observe`
-        returning False confirms it), calls `sending`, and then `sent` or `failed`.
+        Oldest first, so a steady stream of new files cannot starve an old one. The caller
+        stats each again just before sending (`observe` returning False confirms it), then
+        calls `forget` or `failed`.
         """
         ready = [
             (at, path)
             for path, known in self._pending.items()
-            if known.in_flight is None and (at := _ready_at(known, min_age)) <= now
+            if (at := _ready_at(known, min_age)) <= now
         ]
         ready.sort()
         return [path for _, path in ready]
@@ -116,45 +115,18 @@ class Settler:
 
         A loop sleeps until then, or until a hint or a rescan comes first.
         """
-        return min(
-            (_ready_at(k, min_age) for k in self._pending.values() if k.in_flight is None),
-            default=None,
-        )
-
-    def sending(self, path: str) -> None:
-        """`path` is being uploaded as last observed: not due again until `sent` or `failed`."""
-        known = self._pending.get(path)
-        if known is not None:
-            known.in_flight = known.fingerprint
-
-    def sent(self, path: str) -> bool:
-        """The upload of `path` succeeded: forget it, unless it changed while it was being sent.
-
-        Returns True when forgotten; False when the file changed meanwhile and is pending again,
-        due once it has settled from that change.
-        """
-        known = self._pending.get(path)
-        if known is not None and known.in_flight not in (None, known.fingerprint):
-            known.in_flight = None
-            return False
-        self.forget(path)
-        return True
+        return min((_ready_at(k, min_age) for k in self._pending.values()), default=None)
 
     def failed(self, path: str, now: float) -> float:
         """Back off after `path` failed to upload; returns the time before which it is not due.
 
         The wait starts at `retry_wait` and doubles with each failure in a row, up to
-        `max_retry_wait`. A file that changed while it was being sent is not backed off: it is
-        due once settled from that change. A failure for a path that is not pending (it
-        vanished, or was never observed) is not recorded and returns `now`.
+        `max_retry_wait`. A failure for a path that is not pending (it vanished, or was never
+        observed) is not recorded and returns `now`.
         """
         known = self._pending.get(path)
         if known is None:
             return now
-        changed_meanwhile = known.in_flight not in (None, known.fingerprint)
-        known.in_flight = None
-        if changed_meanwhile:
-            return now  # observe() cleared the backoff and restarted the clock: see ready_at
         wait = self.retry_wait if known.retry_at is None else known.last_wait * 2
         known.last_wait = min(wait, self.max_retry_wait)
         known.retry_at = now + known.last_wait

@@ -19,16 +19,19 @@ from productiv_upload.common.errors import UsageError
 from productiv_upload.common.text import printable
 from productiv_upload.core.discover import LocalFile, exclusion
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, split_already_uploaded
-from productiv_upload.core.pusher import Pusher, PushEvents, PushOptions, connect
+from productiv_upload.core.pusher import Pusher, PushEvents
 from productiv_upload.core.report import FileResult, Status
-from productiv_upload.core.run import PushRequest, resolve_request_service
+from productiv_upload.core.run import PushRequest, connect_request, resolve_request_service
 from productiv_upload.core.settle import Fingerprint, Settler, scan
 from productiv_upload.core.spool import prepare_move_target, settle
 from productiv_upload.core.state import AppLock, resolve_state_dir
 from productiv_upload.core.watch_hints import start_hints
+from productiv_upload.service.api import MAX_BATCH
 
 RESCAN_S = 30.0  # even with OS events, look again this often: events can be lost
-MAX_BATCH_FILES = 100
+# A backlog (a restart with thousands waiting) goes up in runs of this many files, so the
+# folders are rescanned between runs and newly settled files are not held up behind it.
+MAX_FILES_PER_RUN = 10 * MAX_BATCH
 
 
 @dataclass(frozen=True)
@@ -77,16 +80,11 @@ def run_watch(
     service = resolve_request_service(push, environ, sends=True)
     state_dir = resolve_state_dir(push.state_dir, environ)
     api_key = service.api_url.rstrip("/")
-    options = PushOptions(concurrency=push.concurrency, batch_size=push.batch_size,
-                          retries=push.retries, limit_rate=push.limit_rate,
-                          storage_hosts=service.storage_hosts)  # fmt: skip
-    timeout = (min(push.timeout, 10.0), push.timeout)
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(AppLock(state_dir, api_key, service.app_id, wait_s=push.wait_lock))
         journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
-        api, storage = connect(service, options, upload_type=push.upload_type, timeout=timeout,
-                               on_secret=on_secret)  # fmt: skip
+        api, storage, options = connect_request(push, service, on_secret)
         wake = threading.Event()
         hints = start_hints(
             request.dirs, recursive=push.recursive, poll=request.poll, wake=wake, warn=warn
@@ -170,14 +168,14 @@ class _Loop:
             return []
         if self._first_due is None:
             self._first_due = now
-        if len(due) < MAX_BATCH_FILES and now - self._first_due < self._request.batch_wait:
+        if len(due) < MAX_BATCH and now - self._first_due < self._request.batch_wait:
             return []
         self._first_due = None
         self._sending.clear()  # the loop is synchronous: no batch is in flight now
         files: dict[str, LocalFile] = {}  # one file per base name and batch: the service's key
         for path in due:
             name = os.path.basename(path)
-            if name in files or self._excluded(path):
+            if name in files:
                 continue
             try:
                 info = os.stat(path)
@@ -188,7 +186,7 @@ class _Loop:
                 continue  # it changed after all: wait for it to settle again
             files[name] = LocalFile(path, name, info.st_size, info.st_mtime_ns)
             self._sending[path] = Fingerprint.of(info)
-            if len(files) == MAX_BATCH_FILES * 10:
+            if len(files) == MAX_FILES_PER_RUN:
                 break
         to_send, already = split_already_uploaded(list(files.values()), self._journal,
                                                   self._api_key, self._app_id)  # fmt: skip

@@ -4,7 +4,8 @@
 requests from that state, and `server` ties the two to a socket. Imports run that way only.
 """
 
-from productiv_upload.sandbox.server import (
+from productiv_upload.sandbox.server import Sandbox
+from productiv_upload.sandbox.state import (
     BUCKET,
     MAX_FILENAMES,
     MAX_PUT_BYTES,
@@ -14,7 +15,6 @@ from productiv_upload.sandbox.server import (
     SANDBOX_TOKEN,
     Faults,
     RecordedRequest,
-    Sandbox,
 )
 
 __all__ = [

@@ -12,31 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from productiv_upload.sandbox.handler import SandboxHandler, SandboxServer
-from productiv_upload.sandbox.state import (
-    BUCKET,
-    MAX_FILENAMES,
-    MAX_PUT_BYTES,
-    SANDBOX_APP_ID,
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_TOKEN,
-    Faults,
-    RecordedRequest,
-    SandboxState,
-)
-
-__all__ = [
-    "BUCKET",
-    "MAX_FILENAMES",
-    "MAX_PUT_BYTES",
-    "SANDBOX_APP_ID",
-    "SANDBOX_CLIENT_ID",
-    "SANDBOX_CLIENT_SECRET",
-    "SANDBOX_TOKEN",
-    "Faults",
-    "RecordedRequest",
-    "Sandbox",
-]
+from productiv_upload.sandbox.state import SANDBOX_APP_ID, SandboxState
 
 
 class Sandbox(SandboxState):

@@ -1,7 +1,8 @@
 """The journal: a SQLite record of every verified upload, so a rerun never sends a file twice.
 
-One row per verified PUT, written right after it, keyed by API URL, app, file name and content
-(SHA-256). A process killed at any instant loses at most the files that were in flight.
+One row per verified PUT, keyed by API URL, app, file name and content (SHA-256). The files that
+finish together are written in one transaction, before anything reports them as uploaded: a
+process killed at any instant loses at most the files that were in flight.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def file_sha256(path: str) -> str:
 
 
 class Journal:
-    """Thread-safe: workers record uploads from their own threads, one transaction each."""
+    """Thread-safe; uploads are recorded a group at a time, one transaction per group."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
@@ -127,17 +128,33 @@ class Journal:
         self.close()
 
     def record(self, upload: Upload) -> None:
-        values = (  # not dataclasses.asdict: it deep-copies, a cost paid once per file
-            upload.api_url, upload.app_id, upload.filename, upload.path, upload.size,
-            upload.mtime_ns, upload.sha256, upload.etag, upload.uploaded_at,
-        )  # fmt: skip
+        self.record_many([upload])
+
+    def record_many(self, uploads: Sequence[Upload]) -> None:
+        """Record uploads in one transaction: all of them are committed, or none."""
+        rows = [  # not dataclasses.asdict: it deep-copies, a cost paid once per file
+            (u.api_url, u.app_id, u.filename, u.path, u.size, u.mtime_ns, u.sha256, u.etag,
+             u.uploaded_at)
+            for u in uploads
+        ]  # fmt: skip
+        if not rows:
+            return
         try:
             with self._lock:
-                self._db.execute(
-                    "INSERT INTO uploads (api_url, app_id, filename, path, size, mtime_ns, sha256,"
-                    " etag, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    values,
-                )
+                # One commit for a group of files: the commit, not the insert, is the cost.
+                self._db.execute("BEGIN")
+                try:
+                    self._db.executemany(
+                        "INSERT INTO uploads (api_url, app_id, filename, path, size, mtime_ns,"
+                        " sha256, etag, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    # Even an interrupt: the next group must not find this transaction open.
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
         except (sqlite3.Error, UnicodeError) as error:
             raise self._error(error) from None
 

@@ -6,12 +6,15 @@ No output happens here: progress leaves through a `PushEvents` object that the c
 from __future__ import annotations
 
 import collections
+import dataclasses
+import queue
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from productiv_upload.common.errors import AccessRefused, ApiError, UploadError, UsageError
 from productiv_upload.common.redact import redact
@@ -103,6 +106,23 @@ def make_batches(
     return batches
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """What a worker hands back for one file: its result, and what the journal needs of it."""
+
+    file: LocalFile
+    result: FileResult
+    verified: PutOutcome | None = None  # storage confirmed the bytes; not journaled yet
+
+
+@dataclass(frozen=True)
+class _Urls:
+    """What the URL thread hands back: a batch's signed URLs, or why there are none."""
+
+    urls: dict[str, str] | None
+    error: Exception | None = None
+
+
 @dataclass
 class _Run:
     """The mutable state of one run, owned by the scheduling (main) thread."""
@@ -110,9 +130,13 @@ class _Run:
     batches: list[list[LocalFile]]
     results: dict[str, FileResult] = field(default_factory=dict)
     ready: collections.deque[tuple[LocalFile, str]] = field(default_factory=collections.deque)
-    in_flight: dict[Future[FileResult], LocalFile] = field(default_factory=dict)
-    url_request: Future[dict[str, str]] | None = None
-    url_batch: list[LocalFile] = field(default_factory=list)
+    # Files handed to a worker and not yet recorded; the journal row is part of recording.
+    in_flight: dict[str, LocalFile] = field(default_factory=dict)
+    # Workers and the URL thread report here; the scheduler wakes once per group of reports.
+    finished: queue.SimpleQueue[_Sent | _Urls] = field(default_factory=queue.SimpleQueue)
+    # Taken off `finished` and not handled yet: kept here, so an interrupt loses none of them.
+    reports: collections.deque[_Sent | _Urls] = field(default_factory=collections.deque)
+    url_batch: list[LocalFile] | None = None  # whose URLs are being asked for
     next_batch: int = 0
     fatal: UploadError | None = None
 
@@ -128,7 +152,7 @@ class Pusher:
     ) -> None:
         self._api = api
         self._journal = journal
-        # Set by a worker when the whole run must stop (a refused token, a broken journal).
+        # Set by a worker when the whole run must stop (the token was refused).
         self._worker_fatal: UploadError | None = None
         self._storage = storage
         self._options = options
@@ -170,59 +194,104 @@ class Pusher:
                 # Ask for the next batch's URLs only when the files at hand are about to run
                 # out: the workers never wait, and signed URLs do not sit unused for long.
                 if (
-                    state.url_request is None
+                    state.url_batch is None
                     and state.next_batch < len(state.batches)
                     and len(state.ready) <= concurrency
                 ):
                     state.url_batch = state.batches[state.next_batch]
                     state.next_batch += 1
                     names = [f.filename for f in state.url_batch]
-                    state.url_request = url_pool.submit(self._api.upload_urls, names)
-                if state.url_request is not None and state.url_request.done():
-                    self._take_urls(state)
-                    continue
+                    url_pool.submit(self._fetch_urls, names, state.finished)
                 while state.ready and len(state.in_flight) < concurrency:
                     file, url = state.ready.popleft()
-                    state.in_flight[put_pool.submit(self._send, file, url)] = file
+                    state.in_flight[file.filename] = file
+                    put_pool.submit(self._send_and_report, file, url, state.finished)
             if (
                 not state.in_flight
-                and state.url_request is None
+                and state.url_batch is None
                 and (
                     state.fatal is not None
                     or (not state.ready and state.next_batch >= len(state.batches))
                 )
             ):
                 return
-            waiting: set[Future[Any]] = set(state.in_flight)
-            if state.url_request is not None:
-                waiting.add(state.url_request)
-            done, _ = wait(waiting, return_when=FIRST_COMPLETED)
-            for future in done:
-                if future in state.in_flight:
-                    self._record(state, self._result_of(future, state.in_flight.pop(future)))
-            if self._worker_fatal is not None and state.fatal is None:
-                state.fatal = self._worker_fatal
+            state.reports.append(state.finished.get())
+            _drain(state)
+            self._take_reports(state)
 
-    @staticmethod
-    def _result_of(future: Future[FileResult], file: LocalFile) -> FileResult:
-        try:
-            return future.result()
-        except Exception as error:
-            return _failed(file, redact(f"internal error: {type(error).__name__}: {error}"))
+    def _take_reports(self, state: _Run, *, use_urls: bool = True) -> None:
+        """Journal the files that finished together in one transaction, then tell of them.
 
-    def _take_urls(self, state: _Run) -> None:
-        assert state.url_request is not None
-        request, batch = state.url_request, state.url_batch
-        state.url_request = None
+        A file leaves `in_flight` (making room for the next) only once its row is committed:
+        after a kill, the files without a row are at most the `concurrency` in flight.
+        """
+        verified = [r for r in state.reports if isinstance(r, _Sent) and r.verified is not None]
+        if verified:
+            journaled = {r.file.filename: r for r in self._journal_verified(state, verified)}
+            state.reports = collections.deque(
+                journaled.get(r.file.filename, r) if isinstance(r, _Sent) else r
+                for r in state.reports
+            )
+        while state.reports:
+            report = state.reports[0]
+            if isinstance(report, _Sent):
+                state.in_flight.pop(report.file.filename, None)
+                self._record(state, report.result)
+            elif use_urls:
+                self._take_urls(state, report)
+            state.reports.popleft()
+        if self._worker_fatal is not None and state.fatal is None:
+            state.fatal = self._worker_fatal
+
+    def _journal_verified(self, state: _Run, verified: list[_Sent]) -> list[_Sent]:
+        """Record verified uploads in one transaction; returns them marked as done with, and
+        with a reason on each if the journal could not take them."""
+        done = [dataclasses.replace(report, verified=None) for report in verified]
+        if self._journal is None:
+            return done
+        uploaded_at = utc_now()
+        rows = [
+            Upload(
+                self._api.api_url,
+                self._api.app_id,
+                report.file.filename,
+                printable(report.file.path, limit=4096),  # for people reading history; not a key
+                report.verified.size,
+                report.verified.mtime_ns,
+                report.verified.sha256,
+                report.verified.etag,
+                uploaded_at,
+            )
+            for report in verified
+            if report.verified is not None
+        ]
         try:
-            urls = request.result()
-        except AccessRefused as error:
-            state.fatal = error  # every later batch would be refused the same way
+            self._journal.record_many(rows)
+        except JournalError as journal_error:
+            if state.fatal is None:
+                state.fatal = journal_error  # every later row would fail the same way
+            reason = f"uploaded, but not recorded in the journal: {journal_error}"
+            return [
+                dataclasses.replace(report, result=dataclasses.replace(report.result, error=reason))
+                for report in done
+            ]
+        return done
+
+    def _take_urls(self, state: _Run, report: _Urls) -> None:
+        batch, state.url_batch = state.url_batch or [], None
+        if isinstance(report.error, AccessRefused):
+            state.fatal = report.error  # every later batch would be refused the same way
             return
-        except ApiError as error:
+        if report.error is not None:
+            reason = (
+                str(report.error)
+                if isinstance(report.error, ApiError)
+                else redact(f"internal error: {type(report.error).__name__}: {report.error}")
+            )
             for file in batch:
-                self._record(state, _failed(file, str(error)))
+                self._record(state, _failed(file, reason))
             return
+        urls = report.urls or {}
         for file in batch:
             url = urls.get(file.filename)
             if url is None:
@@ -243,20 +312,49 @@ class Pusher:
                 f"flight finish (up to {self._options.grace_s:.0f} s; interrupt "
                 "again to stop at once)"
             )
+        deadline = time.monotonic() + self._options.grace_s
         try:
-            done, _ = wait(set(state.in_flight), timeout=self._options.grace_s)
+            # URLs that arrive now are not used: their files stay unsent.
+            self._take_reports(state, use_urls=False)
+            while state.in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    state.reports.append(state.finished.get(timeout=left))
+                except queue.Empty:
+                    break
+                _drain(state)
+                self._take_reports(state, use_urls=False)
         except KeyboardInterrupt:
-            done = set()
+            pass
         self._cancel.set()
-        for future in done:
-            self._record(state, self._result_of(future, state.in_flight.pop(future)))
         for file in state.in_flight.values():
             self._record(state, _failed(file, "interrupted while it was being sent"))
         state.in_flight.clear()
 
+    # --- in the URL thread ---
+
+    def _fetch_urls(self, names: list[str], finished: queue.SimpleQueue[_Sent | _Urls]) -> None:
+        try:
+            finished.put(_Urls(self._api.upload_urls(names)))
+        # Any failure, even a bug, must reach the scheduler, or it would wait for ever.
+        except Exception as error:
+            finished.put(_Urls(None, error))
+
     # --- in a worker thread ---
 
-    def _send(self, file: LocalFile, signed_url: str) -> FileResult:
+    def _send_and_report(
+        self, file: LocalFile, signed_url: str, finished: queue.SimpleQueue[_Sent | _Urls]
+    ) -> None:
+        try:
+            finished.put(self._send(file, signed_url))
+        # Any failure, even a bug, must become this file's result, or the run would hang.
+        except Exception as error:
+            reason = redact(f"internal error: {type(error).__name__}: {error}")
+            finished.put(_Sent(file, _failed(file, reason)))
+
+    def _send(self, file: LocalFile, signed_url: str) -> _Sent:
         """Upload one file with retries; returns its result, never raises for a file's failure."""
         self._events.file_started(file)
         attempts = refreshes = 0
@@ -264,20 +362,19 @@ class Pusher:
         while attempts <= self._options.retries:
             refusal = check_signed_url(signed_url, storage_hosts=self._options.storage_hosts)
             if refusal is not None:
-                return _failed(file, refusal, attempts)
+                return _Sent(file, _failed(file, refusal, attempts))
             if signed_url_has_expired(signed_url):
                 refreshes += 1
                 if refreshes > self._options.retries:
-                    return _failed(
-                        file,
+                    reason = (
                         "the API keeps handing out signed URLs that have "
-                        "already expired; is this machine's clock right?",
-                        attempts,
+                        "already expired; is this machine's clock right?"
                     )
+                    return _Sent(file, _failed(file, reason, attempts))
                 try:
                     signed_url = self._fresh_url(file)
                 except UploadError as fresh_error:
-                    return self._refresh_failed(file, fresh_error, attempts)
+                    return _Sent(file, self._refresh_failed(file, fresh_error, attempts))
                 continue
             attempts += 1
             sent = 0
@@ -300,34 +397,17 @@ class Pusher:
                 try:
                     signed_url = self._fresh_url(file)
                 except UploadError as fresh_error:
-                    return self._refresh_failed(file, fresh_error, attempts)
+                    return _Sent(file, self._refresh_failed(file, fresh_error, attempts))
             elif attempts <= self._options.retries and self._cancel.wait(
                 backoff_delay(attempts, outcome.retry_after)
             ):
                 break
-        return _failed(file, error, attempts)
+        return _Sent(file, _failed(file, error, attempts))
 
-    def _verified(self, file: LocalFile, outcome: PutOutcome, attempts: int) -> FileResult:
-        """Record a verified upload in the journal at once: a kill after this never resends it."""
-        error = None
-        if self._journal is not None:
-            upload = Upload(
-                self._api.api_url,
-                self._api.app_id,
-                file.filename,
-                printable(file.path, limit=4096),  # for people reading history; not a key
-                outcome.size,
-                outcome.mtime_ns,
-                outcome.sha256,
-                outcome.etag,
-                utc_now(),
-            )
-            try:
-                self._journal.record(upload)
-            except JournalError as journal_error:
-                self._worker_fatal = journal_error
-                error = f"uploaded, but not recorded in the journal: {journal_error}"
-        return FileResult(file.path, file.filename, outcome.size, Status.UPLOADED, attempts, error)
+    @staticmethod
+    def _verified(file: LocalFile, outcome: PutOutcome, attempts: int) -> _Sent:
+        result = FileResult(file.path, file.filename, outcome.size, Status.UPLOADED, attempts)
+        return _Sent(file, result, outcome)
 
     def _refresh_failed(self, file: LocalFile, error: UploadError, attempts: int) -> FileResult:
         if isinstance(error, AccessRefused):
@@ -339,6 +419,15 @@ class Pusher:
         if url is None:
             raise ApiError("the API returned no new upload URL for this file")
         return url
+
+
+def _drain(state: _Run) -> None:
+    """Move every report already waiting to `state.reports`: the group to handle in one go."""
+    while True:
+        try:
+            state.reports.append(state.finished.get_nowait())
+        except queue.Empty:
+            return
 
 
 def _failed(file: LocalFile, error: str, attempts: int = 0) -> FileResult:

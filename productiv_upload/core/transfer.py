@@ -16,7 +16,12 @@ import urllib3
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
 from productiv_upload.core.discover import LocalFile
-from productiv_upload.service.http import RETRY_STATUSES, StorageClient, describe_network_error
+from productiv_upload.service.http import (
+    RETRY_STATUSES,
+    StorageAnswer,
+    StorageClient,
+    describe_network_error,
+)
 from productiv_upload.service.throttle import ByteRate
 
 MAX_ERROR_BODY = 64 * 1024
@@ -137,8 +142,7 @@ def put_file(
         # Content-Length is always sent, so the body is never chunked (S3 answers 501).
         body: _HashingReader | bytes = reader if before.st_size else b""
         try:
-            response = storage.put(signed_url, body, before.st_size)
-            error_body = _read_small_body(response)
+            answer = storage.put(signed_url, body, before.st_size, max_body=MAX_ERROR_BODY)
         except BodyAborted as error:
             return PutOutcome(False, error=str(error))
         except urllib3.exceptions.SSLError:
@@ -155,13 +159,13 @@ def put_file(
         after = os.fstat(stream.fileno())
     sent_md5 = reader.md5.hexdigest()
 
-    if response.status != 200:
-        return _refused(response, error_body)
+    if answer.status != 200:
+        return _refused(answer)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         return PutOutcome(
             False, error="the file changed while it was being sent; not counted as uploaded"
         )
-    etag = response.headers.get("ETag")
+    etag = answer.etag
     match = _PLAIN_MD5_ETAG.match(etag or "")
     if match and match.group(1).lower() != sent_md5:
         return PutOutcome(
@@ -176,23 +180,13 @@ def put_file(
     )
 
 
-def _read_small_body(response: urllib3.BaseHTTPResponse) -> bytes:
-    """Read a (normally tiny) answer, keeping the connection for the next PUT when we can."""
-    body = response.read(MAX_ERROR_BODY, decode_content=True)
-    if response.read(1):
-        response.close()  # an oversized answer: drop the connection rather than drain it
-    else:
-        response.release_conn()
-    return body
-
-
-def _refused(response: urllib3.BaseHTTPResponse, body: bytes) -> PutOutcome:
-    status = response.status
-    fields = dict(_XML_FIELD.findall(body.decode("utf-8", "replace")))
+def _refused(answer: StorageAnswer) -> PutOutcome:
+    status = answer.status
+    fields = dict(_XML_FIELD.findall(answer.body.decode("utf-8", "replace")))
     code, message = fields.get("Code", ""), fields.get("Message", "")
     # Storage's own words may quote the request: keep any signature out of them.
     detail = redact(
-        printable(f"{code}: {message}" if code else message or response.reason or "", 200)
+        printable(f"{code}: {message}" if code else message or answer.reason or "", 200)
     )
     if status == 403 and "expired" in message.lower():
         return PutOutcome(False, error="storage: the signed URL has expired (403)", expired=True)
@@ -207,5 +201,5 @@ def _refused(response: urllib3.BaseHTTPResponse, body: bytes) -> PutOutcome:
         False,
         error=f"storage answered {status}" + (f" ({detail})" if detail else ""),
         retryable=status in RETRY_STATUSES,
-        retry_after=response.headers.get("Retry-After"),
+        retry_after=answer.retry_after,
     )

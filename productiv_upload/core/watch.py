@@ -29,6 +29,7 @@ from productiv_upload.core.watch_hints import start_hints
 from productiv_upload.service.api import MAX_BATCH
 
 RESCAN_S = 30.0  # even with OS events, look again this often: events can be lost
+IDENTITY_CHECK_S = 1.0  # how often to check that the watched folders are still the same ones
 # A backlog (a restart with thousands waiting) goes up in runs of this many files, so the
 # folders are rescanned between runs and newly settled files are not held up behind it.
 MAX_FILES_PER_RUN = 10 * MAX_BATCH
@@ -86,26 +87,30 @@ def run_watch(
         journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
         api, storage, options = connect_request(push, service, on_secret)
         wake = threading.Event()
-        hints = start_hints(
-            request.dirs, recursive=push.recursive, poll=request.poll, wake=wake, warn=warn
-        )
-        method, poll = stack.enter_context(hints)
-        started(WatchStart(request.dirs, method, service.app_id, service.api_url))
         loop = _Loop(request, events, warn, journal, api_key, service.app_id)
+        announced = False
         try:
             while not stop.is_set():
-                loop.rescan()
-                due = loop.take_due()
-                if due:
-                    outcome = Pusher(api, storage, options, events, journal).run(due)
-                    loop.finished(due, outcome.results)
-                    if outcome.fatal is not None:
-                        raise outcome.fatal
-                    if outcome.interrupted:
-                        return
-                    continue
-                wake.wait(loop.sleep_time(poll))
-                wake.clear()
+                # OS watches follow a folder's inode: when a watched folder is replaced (moved
+                # away and made anew), they are set up again on the new one.
+                hints = start_hints(
+                    request.dirs, recursive=push.recursive, poll=request.poll, wake=wake, warn=warn
+                )
+                with hints as (method, poll):
+                    if not announced:
+                        started(WatchStart(request.dirs, method, service.app_id, service.api_url))
+                        announced = True
+                    while not stop.is_set() and loop.rescan():
+                        due = loop.take_due()
+                        if due:
+                            outcome = Pusher(api, storage, options, events, journal).run(due)
+                            loop.finished(due, outcome.results)
+                            if outcome.fatal is not None:
+                                raise outcome.fatal
+                            if outcome.interrupted:
+                                return
+                            continue
+                        loop.wait(wake, poll)
         except KeyboardInterrupt:
             return  # nothing was in flight: a push in progress drains and returns itself
 
@@ -140,24 +145,74 @@ class _Loop:
         self._sending: dict[str, Fingerprint] = {}
         self._last_scan = 0.0
         self._first_due: float | None = None
+        self._identities: dict[str, tuple[int, int]] = {}  # each watched folder's (dev, inode)
+        self._missing: set[str] = set()
 
-    def rescan(self) -> None:
+    def rescan(self) -> bool:
+        """Look at the folders again; False when one of them was replaced since the last look."""
         now = time.monotonic()
+        folders = self._readable_folders()
         present = set()
-        for path, info in scan(self._request.dirs, recursive=self._request.push.recursive,
-                               ignore_dirs=self._ignore, exclude=self._excluded,
-                               on_error=lambda error: self._warn(str(error))):  # fmt: skip
-            present.add(path)
-            done = self._done.get(path)
-            if done is not None:
-                if done == Fingerprint.of(info):
-                    continue
-                del self._done[path]
-            self._settler.observe(path, info, now)
+        try:
+            for path, info in scan(folders, recursive=self._request.push.recursive,
+                                   ignore_dirs=self._ignore, exclude=self._excluded,
+                                   on_error=lambda error: self._warn(str(error))):  # fmt: skip
+                present.add(path)
+                done = self._done.get(path)
+                if done is not None:
+                    if done == Fingerprint.of(info):
+                        continue
+                    del self._done[path]
+                self._settler.observe(path, info, now)
+        except OSError as error:
+            # A folder went away during the scan: keep what is known and look again later.
+            self._warn(f"cannot read a watched folder: {printable(str(error))}")
+            self._last_scan = now
+            return True
         self._settler.forget_missing(present)
         for path in [p for p in self._done if p not in present]:
             del self._done[path]
         self._last_scan = now
+        return not self._folders_replaced()
+
+    def wait(self, wake: threading.Event, poll: float | None) -> None:
+        """Sleep until a hint, the next due file or rescan, or a watched folder is replaced.
+
+        OS watches follow a folder's inode and report nothing when the folder itself is moved
+        away, so the folders' identities are checked every `IDENTITY_CHECK_S` (a stat each).
+        """
+        until = time.monotonic() + self.sleep_time(poll)
+        while not wake.wait(max(0.0, min(IDENTITY_CHECK_S, until - time.monotonic()))):
+            if time.monotonic() >= until or self._folders_replaced(remember=False):
+                break
+        wake.clear()
+
+    def _folders_replaced(self, *, remember: bool = True) -> bool:
+        """Whether a watched folder is another one than last time (moved away, made anew)."""
+        replaced = False
+        for folder in self._request.dirs:
+            identity = _identity(folder)
+            if identity is None:
+                continue  # missing for now: _readable_folders says so
+            known = self._identities.get(folder)
+            replaced = replaced or (known is not None and known != identity)
+            if remember:
+                self._identities[folder] = identity
+        return replaced
+
+    def _readable_folders(self) -> list[str]:
+        """The watched folders that exist now; a warning when one goes missing or comes back."""
+        folders = []
+        for folder in self._request.dirs:
+            if os.path.isdir(folder):
+                folders.append(folder)
+                if folder in self._missing:
+                    self._missing.discard(folder)
+                    self._warn(f"watched folder {printable(folder)} is back")
+            elif folder not in self._missing:
+                self._missing.add(folder)
+                self._warn(f"watched folder {printable(folder)} is missing; waiting for it")
+        return folders
 
     def take_due(self) -> list[LocalFile]:
         """Files to push now: due ones, once the batch is full or `batch_wait` has passed."""
@@ -235,3 +290,11 @@ class _Loop:
         if self._first_due is not None:
             until.append(self._first_due + self._request.batch_wait)
         return max(0.01, min(until) - now)
+
+
+def _identity(folder: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino

@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError
 from productiv_upload.core.watch_hints import remote_fs_type
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import StartCli, wait_for
@@ -61,7 +63,8 @@ def test_files_present_new_slow_and_renamed_are_each_sent_once_when_settled(
         (spool / f"burst{number}.json").write_bytes(b"x" * number)
 
     names = ["slow.json", "renamed.json", *(f"burst{n}.json" for n in range(20))]
-    wait_for(lambda: all(stored(sandbox, name) is not None for name in names), WAIT_S)
+    # Every file in the journal, not just in storage: only then is each one told of.
+    wait_for(lambda: journaled(tmp_path / "state") == 1 + len(names), WAIT_S)
     code, stdout, stderr = stop(watch)
 
     assert code == 0, stderr
@@ -72,6 +75,18 @@ def test_files_present_new_slow_and_renamed_are_each_sent_once_when_settled(
         assert f" uploaded {spool / name} " in stdout
 
 
+def journaled(state_dir: Path) -> int:
+    """How many uploads the journal holds; 0 until the service has created it."""
+    try:
+        journal = Journal.open_existing(state_dir / JOURNAL_NAME)
+        if journal is None:
+            return 0
+        with journal:
+            return len(journal.history())
+    except JournalError:
+        return 0  # the file exists, its table not yet
+
+
 def test_a_restart_sends_nothing_twice_and_move_to_empties_the_folder(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
 ) -> None:
@@ -80,7 +95,9 @@ def test_a_restart_sends_nothing_twice_and_move_to_empties_the_folder(
     for number in range(5):
         (spool / f"a{number}.json").write_bytes(b"a%d" % number)
     first = start_watch("--min-age", "0.5", str(spool))
-    wait_for(lambda: len(sandbox.requests_of("put")) == 5, WAIT_S)
+    # Stopped once all five are in the journal: a stop while one is still in flight may
+    # rightly send that one again (at most the files in flight are resent).
+    wait_for(lambda: journaled(tmp_path / "state") == 5, WAIT_S)
     assert stop(first)[0] == 0
     for number in range(5):
         (spool / f"b{number}.json").write_bytes(b"b%d" % number)
@@ -90,7 +107,7 @@ def test_a_restart_sends_nothing_twice_and_move_to_empties_the_folder(
     code, stdout, _ = stop(second)
 
     assert code == 0
-    assert stdout.count(" skipped ") == 5  # the a-files: in the journal already
+    assert stdout.count(" skipped ") == 5, stdout  # the a-files: in the journal already
     assert len(sandbox.requests_of("put")) == 10
     assert len(list((spool / "sent").iterdir())) == 10
 
@@ -102,7 +119,7 @@ def test_json_lines_and_polling(
     spool.mkdir()
     watch = start_watch("--json", "--poll", "0.3", "--min-age", "0.5", str(spool))
     (spool / "one.json").write_bytes(b"1")
-    wait_for(lambda: stored(sandbox, "one.json") is not None, WAIT_S)
+    wait_for(lambda: journaled(tmp_path / "state") == 1, WAIT_S)
     code, stdout, stderr = stop(watch)
 
     assert code == 0
@@ -114,19 +131,33 @@ def test_json_lines_and_polling(
     assert entry["time"].endswith("+00:00")
 
 
+def inject_api_outage(sandbox: Sandbox) -> None:
+    sandbox.faults.api_errors.extend([(503, None)] * 2)  # both tries of the first round
+
+
+def inject_storage_outage(sandbox: Sandbox) -> None:
+    sandbox.faults.put_errors.extend([503] * 4)  # every try of the first round
+
+
+@pytest.mark.parametrize(
+    ("inject", "reason"),
+    [(inject_api_outage, ": the API failed (503"),
+     (inject_storage_outage, ": storage answered 503")],
+)  # fmt: skip
 def test_an_outage_is_retried_after_the_backoff_without_a_restart(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
-) -> None:
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli,
+    inject: Callable[[Sandbox], None], reason: str,
+) -> None:  # fmt: skip
     spool = tmp_path / "spool"
     spool.mkdir()
-    sandbox.faults.api_errors.extend([(503, None)] * 2)
+    inject(sandbox)
     (spool / "late.json").write_bytes(b"late")
     watch = start_watch("--min-age", "0.3", "--retries", "1", "--retry-wait", "1", str(spool))
-    wait_for(lambda: stored(sandbox, "late.json") is not None, WAIT_S)
+    wait_for(lambda: journaled(tmp_path / "state") == 1, WAIT_S)
     code, stdout, _ = stop(watch)
 
     assert code == 0
-    assert f"failed {spool / 'late.json'}" in stdout
+    assert f"failed {spool / 'late.json'}{reason}" in stdout
     assert f"uploaded {spool / 'late.json'}" in stdout
     assert sandbox.put_count(SANDBOX_APP_ID, "late.json") == 1
 
@@ -181,23 +212,6 @@ def test_sigterm_while_files_are_in_flight_drains_and_exits_0(
     assert reported <= stored_names, stdout
     assert stored_names <= reported | cut_short, stdout
     assert reported, stdout
-
-
-def test_a_storage_outage_is_retried_after_the_backoff_without_a_restart(
-    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
-) -> None:
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    sandbox.faults.put_errors.extend([503] * 4)  # every try of the first round fails
-    (spool / "stored-late.json").write_bytes(b"late")
-    watch = start_watch("--min-age", "0.3", "--retries", "1", "--retry-wait", "1", str(spool))
-    wait_for(lambda: stored(sandbox, "stored-late.json") is not None, WAIT_S)
-    code, stdout, _ = stop(watch)
-
-    assert code == 0
-    assert f"failed {spool / 'stored-late.json'}: storage answered 503" in stdout
-    assert f"uploaded {spool / 'stored-late.json'}" in stdout
-    assert sandbox.put_count(SANDBOX_APP_ID, "stored-late.json") == 1
 
 
 def test_hundreds_of_files_arriving_together_go_up_once_each_in_batches(
@@ -255,3 +269,43 @@ def test_a_folder_on_a_network_filesystem_is_polled() -> None:
     assert remote_fs_type("/mnt/exports/local/outbox", mountinfo) is None
     assert remote_fs_type("/home/me/outbox", mountinfo) is None
     assert remote_fs_type("/mnt/exportsx", mountinfo) is None
+
+
+def test_files_moved_into_a_move_to_folder_inside_the_watched_one_are_not_sent_again(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for number in range(3):
+        (spool / f"m{number}.json").write_bytes(b"m%d" % number)
+    both = start_watch("--delete-after", "--move-to", str(spool / "sent"), str(spool))
+    _, refusal = both.communicate(timeout=30)
+    assert both.returncode == 2
+    assert "choose --move-to or --delete-after, not both" in refusal
+
+    watch = start_watch("-r", "--min-age", "0.3", "--move-to", str(spool / "sent"), str(spool))
+    wait_for(lambda: len(list((spool / "sent").glob("*.json"))) == 3, WAIT_S)
+    time.sleep(1.5)  # long enough for the moved files to settle, were they taken for new ones
+    code, stdout, _ = stop(watch)
+
+    assert code == 0
+    assert stdout.count(" uploaded ") == 3
+    for number in range(3):
+        assert sandbox.put_count(SANDBOX_APP_ID, f"m{number}.json") == 1
+
+
+def test_a_second_service_for_the_same_app_exits_4(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    first = start_watch(str(spool))
+    assert first.stderr is not None
+    assert "watching" in first.stderr.readline()  # the lock is held from the start
+
+    second = start_watch(str(spool))
+    _, stderr = second.communicate(timeout=30)
+    code, _, _ = stop(first)
+
+    assert second.returncode == 4, stderr
+    assert code == 0

@@ -141,9 +141,13 @@ class Journal:
             return
         try:
             with self._lock:
-                # One commit for a group of files: the commit, not the insert, is the cost.
-                self._db.execute("BEGIN")
+                if self._db.in_transaction:
+                    # Left open by an interrupt that came between BEGIN and the handler below:
+                    # nothing in it was committed, so nothing is lost by dropping it.
+                    self._db.execute("ROLLBACK")
                 try:
+                    # One commit for a group of files: the commit, not the insert, is the cost.
+                    self._db.execute("BEGIN")
                     self._db.executemany(
                         "INSERT INTO uploads (api_url, app_id, filename, path, size, mtime_ns,"
                         " sha256, etag, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

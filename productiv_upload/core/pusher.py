@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import queue
+import itertools
 import threading
 import time
 import urllib.parse
@@ -132,10 +132,10 @@ class _Run:
     ready: collections.deque[tuple[LocalFile, str]] = field(default_factory=collections.deque)
     # Files handed to a worker and not yet recorded; the journal row is part of recording.
     in_flight: dict[str, LocalFile] = field(default_factory=dict)
-    # Workers and the URL thread report here; the scheduler wakes once per group of reports.
-    finished: queue.SimpleQueue[_Sent | _Urls] = field(default_factory=queue.SimpleQueue)
-    # Taken off `finished` and not handled yet: kept here, so an interrupt loses none of them.
+    # Workers and the URL thread append their reports here and set `arrived`; the scheduler
+    # takes a report off only once it is handled, so an interrupt at any moment loses none.
     reports: collections.deque[_Sent | _Urls] = field(default_factory=collections.deque)
+    arrived: threading.Event = field(default_factory=threading.Event)
     url_batch: list[LocalFile] | None = None  # whose URLs are being asked for
     next_batch: int = 0
     fatal: UploadError | None = None
@@ -201,11 +201,11 @@ class Pusher:
                     state.url_batch = state.batches[state.next_batch]
                     state.next_batch += 1
                     names = [f.filename for f in state.url_batch]
-                    url_pool.submit(self._fetch_urls, names, state.finished)
+                    url_pool.submit(self._fetch_urls, names, state)
                 while state.ready and len(state.in_flight) < concurrency:
                     file, url = state.ready.popleft()
                     state.in_flight[file.filename] = file
-                    put_pool.submit(self._send_and_report, file, url, state.finished)
+                    put_pool.submit(self._send_and_report, file, url, state)
             if (
                 not state.in_flight
                 and state.url_batch is None
@@ -215,8 +215,8 @@ class Pusher:
                 )
             ):
                 return
-            state.reports.append(state.finished.get())
-            _drain(state)
+            state.arrived.wait()
+            state.arrived.clear()  # what arrives from now on sets it again
             self._take_reports(state)
 
     def _take_reports(self, state: _Run, *, use_urls: bool = True) -> None:
@@ -225,14 +225,19 @@ class Pusher:
         A file leaves `in_flight` (making room for the next) only once its row is committed:
         after a kill, the files without a row are at most the `concurrency` in flight.
         """
-        verified = [r for r in state.reports if isinstance(r, _Sent) and r.verified is not None]
+        group = len(state.reports)  # what has arrived so far; workers may append meanwhile
+        verified = [
+            r
+            for r in itertools.islice(state.reports, group)
+            if isinstance(r, _Sent) and r.verified is not None
+        ]
         if verified:
             journaled = {r.file.filename: r for r in self._journal_verified(state, verified)}
-            state.reports = collections.deque(
-                journaled.get(r.file.filename, r) if isinstance(r, _Sent) else r
-                for r in state.reports
-            )
-        while state.reports:
+            for index in range(group):  # in place: the deque is shared with the workers
+                report = state.reports[index]
+                if isinstance(report, _Sent) and report.file.filename in journaled:
+                    state.reports[index] = journaled[report.file.filename]
+        for _ in range(group):
             report = state.reports[0]
             if isinstance(report, _Sent):
                 state.in_flight.pop(report.file.filename, None)
@@ -320,11 +325,9 @@ class Pusher:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                try:
-                    state.reports.append(state.finished.get(timeout=left))
-                except queue.Empty:
+                if not state.arrived.wait(timeout=left):
                     break
-                _drain(state)
+                state.arrived.clear()
                 self._take_reports(state, use_urls=False)
         except KeyboardInterrupt:
             pass
@@ -335,24 +338,24 @@ class Pusher:
 
     # --- in the URL thread ---
 
-    def _fetch_urls(self, names: list[str], finished: queue.SimpleQueue[_Sent | _Urls]) -> None:
+    def _fetch_urls(self, names: list[str], state: _Run) -> None:
         try:
-            finished.put(_Urls(self._api.upload_urls(names)))
+            report = _Urls(self._api.upload_urls(names))
         # Any failure, even a bug, must reach the scheduler, or it would wait for ever.
         except Exception as error:
-            finished.put(_Urls(None, error))
+            report = _Urls(None, error)
+        _deliver(state, report)
 
     # --- in a worker thread ---
 
-    def _send_and_report(
-        self, file: LocalFile, signed_url: str, finished: queue.SimpleQueue[_Sent | _Urls]
-    ) -> None:
+    def _send_and_report(self, file: LocalFile, signed_url: str, state: _Run) -> None:
         try:
-            finished.put(self._send(file, signed_url))
+            report = self._send(file, signed_url)
         # Any failure, even a bug, must become this file's result, or the run would hang.
         except Exception as error:
             reason = redact(f"internal error: {type(error).__name__}: {error}")
-            finished.put(_Sent(file, _failed(file, reason)))
+            report = _Sent(file, _failed(file, reason))
+        _deliver(state, report)
 
     def _send(self, file: LocalFile, signed_url: str) -> _Sent:
         """Upload one file with retries; returns its result, never raises for a file's failure."""
@@ -421,13 +424,10 @@ class Pusher:
         return url
 
 
-def _drain(state: _Run) -> None:
-    """Move every report already waiting to `state.reports`: the group to handle in one go."""
-    while True:
-        try:
-            state.reports.append(state.finished.get_nowait())
-        except queue.Empty:
-            return
+def _deliver(state: _Run, report: _Sent | _Urls) -> None:
+    """From a worker or the URL thread: leave a report for the scheduler and wake it."""
+    state.reports.append(report)
+    state.arrived.set()
 
 
 def _failed(file: LocalFile, error: str, attempts: int = 0) -> FileResult:

@@ -12,8 +12,8 @@ _productiv_upload_spec() {
             arguments="nothing" ;;
         "push")
             commands=""
-            flags="-r --recursive -0 --null --allow-empty --sandbox --force --delete-after --dry-run --json -q --quiet --debug -h --help"
-            values="--exclude --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --batch-size --retries --timeout --wait-lock --limit-rate --max-age --min-age"
+            flags="-r --recursive -0 --null --allow-empty --sandbox --force --checksum --delete-after --dry-run --json -q --quiet --debug -h --help"
+            values="--exclude --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --batch-size --retries --timeout --journal-retention --wait-lock --limit-rate --max-age --min-age"
             files="--files-from --token-file --report --log-file"
             dirs="--state-dir --move-to"
             arguments="files" ;;
@@ -27,7 +27,7 @@ _productiv_upload_spec() {
         "history")
             commands=""
             flags="--json -h --help"
-            values="--app-id --since"
+            values="--app-id --since --limit"
             files=""
             dirs="--state-dir"
             arguments="nothing" ;;
@@ -40,8 +40,8 @@ _productiv_upload_spec() {
             arguments="nothing" ;;
         "watch")
             commands=""
-            flags="-r --recursive --delete-after --json --debug -h --help"
-            values="--exclude --min-age --batch-wait --retry-wait --poll --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --retries --timeout --limit-rate --wait-lock"
+            flags="-r --recursive --checksum --delete-after --json --debug -h --help"
+            values="--exclude --min-age --batch-wait --retry-wait --poll --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --retries --timeout --limit-rate --journal-retention --wait-lock"
             files="--token-file"
             dirs="--state-dir --move-to"
             arguments="dirs" ;;

@@ -59,7 +59,9 @@ _productiv_upload_push() {
         '--retries[Retries after faults (429, 5xx, timeouts, dropped connections)]:value: ' \
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
         '--force[Upload again files the journal records as uploaded unchanged]' \
+        '--checksum[Compare every file the journal knows by content (a read), not by stat() alone]' \
         '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--journal-retention[Keep the journal'\''s rows for files no longer in place (moved, deleted, replaced) this long; rows for files still in place are always kept]:value: ' \
         '--wait-lock[Wait this long for another push to the same app (default\: exit 4)]:value: ' \
         '--limit-rate[Total bandwidth cap across all transfers\: 10M is 10 MB/s, 500k, 8Mi]:value: ' \
         '--move-to[Move each file here once its upload is verified and recorded]:directory:_files -/' \
@@ -98,6 +100,7 @@ _productiv_upload_history() {
     _arguments -C \
         '--app-id[Only this app]:value: ' \
         '--since[Only uploads since then\: 24h, 7d, 30m, or an ISO date or time (UTC)]:value: ' \
+        '--limit[Only the newest N uploads (still listed oldest first)]:value: ' \
         '--json[Write JSON to stdout, only that]' \
         '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
         '(-h --help)-h[Show this message and exit]' \
@@ -135,7 +138,9 @@ _productiv_upload_watch() {
         '--retries[Retries after faults (429, 5xx, timeouts, dropped connections)]:value: ' \
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
         '--limit-rate[Total bandwidth cap across all transfers\: 10M is 10 MB/s, 500k, 8Mi]:value: ' \
+        '--checksum[Compare every file the journal knows by content (a read), not by stat() alone]' \
         '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--journal-retention[Keep the journal'\''s rows for files no longer in place (moved, deleted, replaced) this long; rows for files still in place are always kept]:value: ' \
         '--wait-lock[Wait this long for another push to the same app (default\: exit 4)]:value: ' \
         '--move-to[Move each file here once its upload is verified and recorded]:directory:_files -/' \
         '--delete-after[Delete each file once its upload is verified and recorded]' \

@@ -25,8 +25,14 @@ from hypothesis import strategies as st
 from productiv_upload.common.errors import ApiError, UsageError
 from productiv_upload.common.redact import REDACTED, SECRET_QUERY_PARAMS, redact
 from productiv_upload.common.text import printable
-from productiv_upload.core.discover import LocalFile, _matches, _segment, expand_pattern
-from productiv_upload.core.journal import Journal, JournalError, Upload
+from productiv_upload.core.discover import (
+    Identity,
+    LocalFile,
+    _matches,
+    _segment,
+    expand_pattern,
+)
+from productiv_upload.core.journal import Journal, JournalError, NewUpload, Upload
 from productiv_upload.core.pusher import MAX_QUERY_BYTES, make_batches
 from productiv_upload.service.api import _service_message, _url_map
 
@@ -346,8 +352,8 @@ def test_fuzzed_api_answers_give_a_map_of_strings_or_api_error(body: bytes) -> N
 
 API = "https://api.productiv.com"
 JOURNALED = [
-    Upload(API, "app", "a.json", "x/a.json", 3, 7, "ab", '"e1"', "2024-01-01T00:00:00+00:00"),
-    Upload(API, "app", "b.json", "x/b.json", 5, 9, "cd", None, "2024-01-02T00:00:00+00:00"),
+    NewUpload("/x/a.json", "a.json", 3, "ab" * 32, Identity(1, 2, 3, 7, 8)),
+    NewUpload("/x/b.json", "b.json", 5, "cd" * 32, None),
 ]
 
 
@@ -356,8 +362,7 @@ def real_journal() -> bytes:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "journal.sqlite3"
         with Journal(path) as journal:
-            for upload in JOURNALED:
-                journal.record(upload)
+            journal.record_many(API, "app", JOURNALED)
         return path.read_bytes()
 
 
@@ -366,7 +371,7 @@ def read_history(path: Path, *, create: bool) -> list[Upload] | None:
     if journal is None:
         return None
     with journal:
-        return journal.history()
+        return list(journal.history())
 
 
 @settings(FUZZ, max_examples=150)
@@ -397,4 +402,5 @@ def test_a_damaged_journal_is_read_or_refused_with_journal_error(
             assert history is not None
             assert all(isinstance(upload, Upload) for upload in history)
             if start == "journal" and not mutations:
-                assert history == JOURNALED
+                recorded = [(u.api_url, u.app_id, u.path, u.size, u.sha256) for u in history]
+                assert recorded == [(API, "app", u.path, u.size, u.sha256) for u in JOURNALED]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -199,7 +200,7 @@ def test_a_wrong_etag_is_a_failed_try(
     entry = file_entries(report)[path.name]
     assert entry["attempts"] == 2
     assert "ETag does not match" in str(entry["error"])
-    assert Journal(Path(tmp_path / "state" / JOURNAL_NAME)).history() == []
+    assert list(Journal(Path(tmp_path / "state" / JOURNAL_NAME)).history()) == []
 
 
 def test_a_file_growing_during_its_upload_is_failed_and_not_journaled(
@@ -221,7 +222,7 @@ def test_a_file_growing_during_its_upload_is_failed_and_not_journaled(
 
     assert result.status is Status.FAILED
     assert "changed while it was being sent" in (result.error or "")
-    assert journal.history() == []
+    assert list(journal.history()) == []
 
 
 # --- rate limit ---
@@ -314,7 +315,10 @@ def test_history_lists_what_was_uploaded(
     assert all(len(u["sha256"]) == 64 and u["api_url"] == sandbox.api_url for u in listed)
     assert json.loads(invoke("history", "--json", "--app-id", "other").stdout)["uploads"] == []
     plain = invoke("history")
-    assert "2 upload(s) recorded" in plain.stdout
+    journal = tmp_path / "state" / JOURNAL_NAME
+    assert plain.stdout.startswith(f"journal {journal}: app {SANDBOX_APP_ID} at {sandbox.api_url}")
+    assert all(f"  {SANDBOX_APP_ID}  {path}  64 B  sha256:" in plain.stdout for path in files)
+    assert plain.stdout.endswith("2 uploads shown\n")
 
 
 def test_the_journal_is_private_to_its_owner(
@@ -354,11 +358,12 @@ def test_a_journal_record_is_one_row_per_verified_upload(
 
     rows = (
         sqlite3.connect(tmp_path / "state" / JOURNAL_NAME)
-        .execute("SELECT filename, size, etag FROM uploads ORDER BY filename")
+        .execute("SELECT name, size, sha256 FROM uploads ORDER BY name")
         .fetchall()
     )
     assert [row[0] for row in rows] == [f.name for f in files[1:]]
-    assert all(row[1] == 64 and row[2].startswith('"') for row in rows)
+    for (_, size, digest), path in zip(rows, files[1:], strict=True):
+        assert (size, digest) == (64, hashlib.sha256(path.read_bytes()).digest())
 
 
 # --- tokens and timeouts ---

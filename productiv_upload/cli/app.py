@@ -148,7 +148,9 @@ def push(
             help="Upload again files the journal records as uploaded unchanged.",
         ),
     ] = False,
+    checksum: cli_options.Checksum = False,
     state_dir: cli_options.StateDir = None,
+    journal_retention: cli_options.JournalRetention = 30.0,
     wait_lock: cli_options.WaitLock = 0.0,
     limit_rate: cli_options.LimitRate = None,
     move_to: cli_options.MoveTo = None,
@@ -234,7 +236,8 @@ def push(
         storage_hosts=storage_host or [], concurrency=concurrency, batch_size=batch_size,
         retries=retries, timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock,
         limit_rate=rate, move_to=move_to, delete_after=delete_after, dry_run=dry_run,
-        max_age_hours=max_age, min_age=min_age,
+        max_age_hours=max_age, min_age=min_age, checksum=checksum,
+        journal_retention_days=journal_retention,
     )  # fmt: skip
     output = PushOutput(sandbox=sandbox, json_report=json_report, report_path=report,
                         log_file=log_file, quiet=quiet, debug=debug)  # fmt: skip
@@ -301,6 +304,16 @@ def history(
             help="Only uploads since then: 24h, 7d, 30m, or an ISO date or time (UTC).",
         ),
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            min=0,
+            show_default=False,
+            help="Only the newest N uploads (still listed oldest first).",
+        ),
+    ] = None,
     as_json: cli_options.Json = False,
     state_dir: cli_options.StateDir = None,
 ) -> None:
@@ -308,8 +321,8 @@ def history(
     from productiv_upload.cli.history import run_history
 
     _exit(_guarded(lambda: run_history(
-        app_id=app_id, since=since, as_json=as_json, state_dir=state_dir, environ=os.environ,
-        stdout=sys.stdout,
+        app_id=app_id, since=since, limit=limit, as_json=as_json, state_dir=state_dir,
+        environ=os.environ, stdout=sys.stdout,
     ), debug=False))  # fmt: skip
 
 
@@ -401,7 +414,9 @@ def watch_command(
     retries: cli_options.Retries = 5,
     timeout: cli_options.Timeout = 60.0,
     limit_rate: cli_options.LimitRate = None,
+    checksum: cli_options.Checksum = False,
     state_dir: cli_options.StateDir = None,
+    journal_retention: cli_options.JournalRetention = 30.0,
     wait_lock: cli_options.WaitLock = 0.0,
     move_to: cli_options.MoveTo = None,
     delete_after: cli_options.DeleteAfter = False,
@@ -436,6 +451,7 @@ def watch_command(
         limit_rate=rate,
         move_to=move_to,
         delete_after=delete_after,
+        journal_retention_days=journal_retention,
     )
     request = WatchRequest(
         [str(d) for d in dirs],
@@ -444,6 +460,7 @@ def watch_command(
         batch_wait=batch_wait,
         retry_wait=retry_wait,
         poll=poll,
+        checksum=checksum,
     )
     signal.signal(signal.SIGTERM, _interrupt)
     _exit(

@@ -16,8 +16,6 @@ from productiv_upload.core.settings import describe_storage_hosts, resolve_servi
 from productiv_upload.core.state import state_dir_and_source
 from productiv_upload.service.urls import check_signed_url, display_host
 
-PROBE_FILENAME = "productiv-upload-check.json"
-
 
 def run_check(
     *,
@@ -45,8 +43,7 @@ def run_check(
     )
     api, _storage = connect(service, PushOptions(retries=1), timeout=(min(timeout, 10), timeout),
                             on_secret=redactor.add)  # fmt: skip
-    urls = api.upload_urls([PROBE_FILENAME])  # raises AccessRefused (3) or ApiError (1)
-    signed_url = urls.get(PROBE_FILENAME)
+    signed_url = api.probe()  # raises AccessRefused (3) or ApiError (1)
     if signed_url is None:
         stdout.write("FAILED: the API answered, but without an upload URL for the probe file\n")
         return int(ExitStatus.FILES_FAILED)

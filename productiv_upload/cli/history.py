@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from productiv_upload.common.errors import UsageError
-from productiv_upload.common.text import human_size, printable
-from productiv_upload.core.journal import JOURNAL_NAME, Journal
+from productiv_upload.common.text import human_size, plural, printable
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, Upload
 from productiv_upload.core.state import resolve_state_dir
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhd])$")
@@ -41,30 +41,54 @@ def run_history(
     *,
     app_id: str | None,
     since: str | None,
+    limit: int | None = None,
     as_json: bool,
     state_dir: Path | None,
     environ: Mapping[str, str],
     stdout: TextIO,
 ) -> int:
+    """Stream the journal's uploads, oldest first (the newest `limit` with --limit)."""
     since_iso = parse_since(since) if since else None
     path = resolve_state_dir(state_dir, environ) / JOURNAL_NAME
     journal = Journal.open_existing(path)
-    uploads = []
-    if journal is not None:
-        with journal:
-            uploads = journal.history(app_id=app_id, since=since_iso)
-    if as_json:
-        document = {"version": 1, "journal": str(path), "uploads": [u.to_json() for u in uploads]}
-        stdout.write(json.dumps(document) + "\n")
+    if journal is None:
+        if as_json:
+            stdout.write(json.dumps({"version": 2, "journal": str(path), "uploads": []}) + "\n")
+        else:
+            stdout.write(f"no uploads recorded yet ({printable(str(path))} does not exist)\n")
         return 0
-    if not uploads:
-        where = f"in {path}" if journal is not None else f"yet ({path} does not exist)"
-        stdout.write(f"no uploads recorded {where}\n")
-        return 0
-    for upload in uploads:
-        stdout.write(
-            f"{upload.uploaded_at}  {printable(upload.app_id)}  {printable(upload.filename)}  "
-            f"{human_size(upload.size)}  sha256:{upload.sha256[:12]}\n"
-        )
-    stdout.write(f"{len(uploads)} upload(s) recorded in {path}\n")
+    with journal:
+        uploads = journal.history(app_id=app_id, since=since_iso, limit=limit)
+        if as_json:
+            _write_json(stdout, path, uploads)
+        else:
+            _write_lines(stdout, path, journal.apps(), uploads, app_id)
     return 0
+
+
+def _write_json(stdout: TextIO, path: Path, uploads: Iterator[Upload]) -> None:
+    """One JSON document, written as it is read: memory stays flat however long the journal."""
+    stdout.write(f'{{"version": 2, "journal": {json.dumps(str(path))}, "uploads": [')
+    separator = "\n"
+    for upload in uploads:
+        stdout.write(separator + json.dumps(upload.to_json()))
+        separator = ",\n"
+    stdout.write("\n]}\n")
+
+
+def _write_lines(
+    stdout: TextIO, path: Path, apps: list[tuple[str, str]], uploads: Iterator[Upload],
+    app_id: str | None,
+) -> None:  # fmt: skip
+    shown = [(api, app) for api, app in apps if app_id is None or app == app_id]
+    services = "; ".join(f"app {printable(app)} at {printable(api)}" for api, app in shown)
+    stdout.write(f"journal {printable(str(path))}: {services or 'no uploads'}\n")
+    count = 0
+    for upload in uploads:
+        gone = f"  (gone since {upload.gone_at})" if upload.gone_at else ""
+        stdout.write(
+            f"{upload.uploaded_at}  {printable(upload.app_id)}  {printable(upload.path)}  "
+            f"{human_size(upload.size)}  sha256:{upload.sha256[:12]}{gone}\n"
+        )
+        count += 1
+    stdout.write(f"{plural(count, 'upload')} shown\n")

@@ -194,3 +194,23 @@ DeleteAfter = Annotated[
         help="Delete each file once its upload is verified and recorded.",
     ),
 ]
+Checksum = Annotated[
+    bool,
+    typer.Option(
+        "--checksum",
+        rich_help_panel=TRANSFER,
+        help="Compare every file the journal knows by content (a read), not by stat() alone.",
+    ),
+]
+JournalRetention = Annotated[
+    float,
+    typer.Option(
+        "--journal-retention",
+        min=0,
+        max=limits.MAX_JOURNAL_RETENTION_DAYS,
+        metavar="DAYS",
+        rich_help_panel=TRANSFER,
+        help="Keep the journal's rows for files no longer in place (moved, deleted, replaced) "
+        "this long; rows for files still in place are always kept.",
+    ),
+]

@@ -49,3 +49,17 @@ class ApiError(UploadError):
     """
 
     exit_status = ExitStatus.FILES_FAILED
+
+
+class ApiUnreachable(ApiError):
+    """The API could not be reached at all (refused, name not resolved, TLS, timeouts), after
+    the retries of one request: the run asks no more, and fails the files not yet sent."""
+
+
+class JournalFailed(UploadError):
+    """The journal could not record uploads part way through a run (a full disk, say).
+
+    The uploads that storage confirmed stand; files not yet sent were not sent.
+    """
+
+    exit_status = ExitStatus.FILES_FAILED

@@ -23,6 +23,33 @@ from productiv_upload.common.text import printable
 from productiv_upload.core.report import FileResult, Status
 
 _GLOB_MAGIC = re.compile(r"[*?[]")
+RACY_NS = 2_000_000_000  # see Identity.trusted
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What `stat()` tells of a file. The same identity means the same file, unchanged: any
+    write moves the change time, which no user can set back."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> Identity:
+        return cls(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+    @classmethod
+    def trusted(cls, info: os.stat_result, read_at_ns: int) -> Identity | None:
+        """The identity of a file read at `read_at_ns` (wall clock), if a later change must
+        show in it: timestamps come from a coarse clock (milliseconds on Linux, up to 2 s on
+        some filesystems), so a file changed again within the same tick as the read keeps its
+        change time. Such a file gets no identity, and the next run compares its content."""
+        if info.st_ctime_ns > read_at_ns - RACY_NS:
+            return None
+        return cls.of(info)
 
 
 @dataclass(frozen=True)
@@ -31,6 +58,7 @@ class LocalFile:
     filename: str  # base name sent to the service
     size: int
     mtime_ns: int
+    identity: Identity | None = None  # as found; None where nobody looked
 
 
 @dataclass
@@ -275,7 +303,7 @@ def _add(
             f"and {shown}; the service keys on the base name, so one would "
             "overwrite the other. Rename one or upload them separately"
         )
-    found.files.append(LocalFile(path, filename, info.st_size, info.st_mtime_ns))
+    found.files.append(LocalFile(path, filename, info.st_size, info.st_mtime_ns, Identity.of(info)))
 
 
 def _kind(mode: int) -> str:

@@ -16,11 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from productiv_upload.common.errors import AccessRefused, ApiError, UploadError, UsageError
+from productiv_upload.common.errors import (
+    AccessRefused,
+    ApiError,
+    ApiUnreachable,
+    JournalFailed,
+    UploadError,
+    UsageError,
+)
 from productiv_upload.common.redact import redact
-from productiv_upload.common.text import printable
 from productiv_upload.core.discover import LocalFile
-from productiv_upload.core.journal import Journal, JournalError, Upload, utc_now
+from productiv_upload.core.journal import Journal, JournalError, NewUpload
 from productiv_upload.core.report import FileResult, Status
 from productiv_upload.core.settings import ServiceSettings
 from productiv_upload.core.transfer import PutOutcome, put_file
@@ -254,28 +260,30 @@ class Pusher:
         done = [dataclasses.replace(report, verified=None) for report in verified]
         if self._journal is None:
             return done
-        uploaded_at = utc_now()
         rows = [
-            Upload(
-                self._api.api_url,
-                self._api.app_id,
+            NewUpload(
+                report.file.path,
                 report.file.filename,
-                printable(report.file.path, limit=4096),  # for people reading history; not a key
                 report.verified.size,
-                report.verified.mtime_ns,
                 report.verified.sha256,
-                report.verified.etag,
-                uploaded_at,
+                report.verified.identity,
             )
             for report in verified
             if report.verified is not None
         ]
         try:
-            self._journal.record_many(rows)
+            self._journal.record_many(self._api.api_url, self._api.app_id, rows)
         except JournalError as journal_error:
             if state.fatal is None:
-                state.fatal = journal_error  # every later row would fail the same way
-            reason = f"uploaded, but not recorded in the journal: {journal_error}"
+                # Every later row would fail the same way: send nothing more.
+                state.fatal = JournalFailed(
+                    f"{journal_error}; files not yet sent were not sent: once the journal can "
+                    "be written again, run the same command to send them"
+                )
+            reason = (
+                f"uploaded, but not recorded in the journal ({journal_error.reason}); "
+                "a rerun may send it again"
+            )
             return [
                 dataclasses.replace(report, result=dataclasses.replace(report.result, error=reason))
                 for report in done
@@ -286,6 +294,17 @@ class Pusher:
         batch, state.url_batch = state.url_batch or [], None
         if isinstance(report.error, AccessRefused):
             state.fatal = report.error  # every later batch would be refused the same way
+            return
+        if isinstance(report.error, ApiUnreachable):
+            # One request's retries have met the same wall: asking again for every later
+            # batch would take minutes and end the same way. Files with URLs in hand still go.
+            reason = f"not sent: {report.error}"
+            for file in batch:
+                self._record(state, _failed(file, str(report.error)))
+            for later in state.batches[state.next_batch :]:
+                for file in later:
+                    self._record(state, _failed(file, reason))
+            state.next_batch = len(state.batches)
             return
         if report.error is not None:
             reason = (

@@ -20,7 +20,13 @@ from typing import BinaryIO, Protocol
 from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
 from productiv_upload.common.text import plural, printable
 from productiv_upload.core.discover import Discovery, LocalFile, discover, read_path_list
-from productiv_upload.core.journal import JOURNAL_NAME, Journal, split_already_uploaded
+from productiv_upload.core.journal import (
+    DEFAULT_RETENTION_DAYS,
+    JOURNAL_NAME,
+    Journal,
+    JournalError,
+)
+from productiv_upload.core.known import split_already_uploaded
 from productiv_upload.core.pusher import (
     NullEvents,
     Pusher,
@@ -91,6 +97,9 @@ class PushRequest:
     dry_run: bool = False
     max_age_hours: float = 12.0
     min_age: float | None = None  # seconds; younger files are deferred to a later run
+    checksum: bool = False  # compare every known file by content, not by stat() alone
+    # Rows for files no longer in place (moved, deleted, replaced) are kept this long.
+    journal_retention_days: float = DEFAULT_RETENTION_DAYS
 
 
 @dataclass
@@ -154,7 +163,8 @@ def execute_push(
             journal = None if request.force else Journal.open_existing(journal_path)
             if journal is not None:
                 stack.enter_context(journal)
-            to_send, skipped = _split(candidates, journal, api_key, service.app_id)
+            to_send, skipped = _split(candidates, journal, api_key, service.app_id,
+                                      checksum=request.checksum)  # fmt: skip
             planned = {f.filename: FileResult(f.path, f.filename, f.size, Status.PLANNED)
                        for f in to_send}  # fmt: skip
             results = {**deferred, **planned, **{f.filename: _skipped(f) for f in skipped}}
@@ -172,7 +182,7 @@ def execute_push(
                                         wait_s=request.wait_lock))  # fmt: skip
             journal = stack.enter_context(Journal(journal_path))
             to_send, skipped = _split(candidates, None if request.force else journal, api_key,
-                                      service.app_id)  # fmt: skip
+                                      service.app_id, checksum=request.checksum)  # fmt: skip
         events.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
         results = {f.filename: _skipped(f) for f in skipped} | deferred
         for result in [*results.values(), *found.refused]:
@@ -189,7 +199,10 @@ def execute_push(
             deferring=deferring,
         )
         events.finish(report)
-        _settle_spool(request, report, found, warn, inform)
+        _warn_unrecorded(report, warn)
+        spool_failed = _settle_spool(request, report, found, journal, api_key, warn, inform)
+        if journal is not None:
+            _upkeep(journal, api_key, service.app_id, request.journal_retention_days, warn)
         _warn_old_files(request, [f for f in to_send if results[f.filename].status
                                   is Status.UPLOADED], warn)  # fmt: skip
 
@@ -200,7 +213,7 @@ def execute_push(
     elif outcome is not None and outcome.interrupted:
         run.interrupted = True
         run.exit_code = int(ExitStatus.INTERRUPTED)
-    elif report.failed:
+    elif report.failed or spool_failed:
         run.exit_code = int(ExitStatus.FILES_FAILED)
     return run
 
@@ -264,11 +277,11 @@ def connect_request(
 
 
 def _split(
-    files: list[LocalFile], journal: Journal | None, api_url: str, app_id: str
+    files: list[LocalFile], journal: Journal | None, api_url: str, app_id: str, *, checksum: bool
 ) -> tuple[list[LocalFile], list[LocalFile]]:
     if journal is None:
         return list(files), []
-    return split_already_uploaded(files, journal, api_url, app_id)
+    return split_already_uploaded(files, journal, api_url, app_id, checksum=checksum)
 
 
 def _skipped(file: LocalFile) -> FileResult:
@@ -299,18 +312,50 @@ def _settle_spool(
     request: PushRequest,
     report: RunReport,
     found: Discovery,
+    journal: Journal | None,
+    api_url: str,
     warn: Callable[[str], None],
     inform: Callable[[str], None],
-) -> None:
+) -> bool:
+    """--move-to / --delete-after; True when moving or deleting failed for a file."""
     if request.move_to is None and not request.delete_after:
-        return
+        return False
     files = {f.filename: f for f in found.files}
     settled = settle(report.files, files, move_to=request.move_to, delete=request.delete_after)
     for reason in settled.kept:
         warn(f"not moved or deleted: {reason}")
+    for reason in settled.failed:
+        warn(f"not moved or deleted (its upload stands and is not sent again): {reason}")
     verb = f"moved to {request.move_to}" if request.move_to else "deleted"
     if settled.done:
-        inform(f"{plural(settled.done, 'uploaded file')} {verb}")
+        inform(f"{plural(len(settled.done), 'uploaded file')} {verb}")
+        if journal is not None:
+            try:
+                journal.forget_paths(api_url, report.app_id, settled.done)
+            except JournalError as error:
+                warn(f"{error} (the files were {verb}; their journal rows stay as they were)")
+    return bool(settled.failed)
+
+
+def _upkeep(
+    journal: Journal, api_url: str, app_id: str, retention_days: float,
+    warn: Callable[[str], None],
+) -> None:  # fmt: skip
+    """Expire rows gone long enough, and look for a few files gone from their folders."""
+    try:
+        journal.maintain(api_url, app_id, retention_days * 86400)
+    except JournalError as error:
+        warn(f"journal upkeep skipped: {error}")
+
+
+def _warn_unrecorded(report: RunReport, warn: Callable[[str], None]) -> None:
+    """Uploads that storage confirmed but the journal could not record."""
+    unrecorded = [r for r in report.files if r.status is Status.UPLOADED and r.error]
+    if unrecorded:
+        named = ", ".join(printable(r.path) for r in unrecorded[:OLD_FILES_NAMED])
+        more = f" and {len(unrecorded) - OLD_FILES_NAMED} more" if len(unrecorded) > 3 else ""
+        warn(f"{plural(len(unrecorded), 'file')} uploaded but not recorded in the journal "
+             f"({named}{more}): a rerun may send them again")  # fmt: skip
 
 
 def _warn_old_files(

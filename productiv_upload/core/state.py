@@ -10,7 +10,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from productiv_upload.common.errors import LockHeld
+from productiv_upload.common.errors import LockHeld, UsageError
 from productiv_upload.common.text import printable
 
 APP_DIR = "productiv-upload"
@@ -56,8 +56,11 @@ class AppLock:
         self._lock: FileLock | None = None
 
     def __enter__(self) -> AppLock:
-        self._path.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._path.parent.mkdir(exist_ok=True, mode=0o700)
+        try:
+            self._path.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._path.parent.mkdir(exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise UsageError(state_dir_problem(self._path.parent.parent, error)) from None
         lock = FileLock(self._path, timeout=self._wait_s, mode=0o600)
         try:
             lock.acquire()
@@ -68,10 +71,23 @@ class AppLock:
                 f"another push for app {printable(self._app_id)} is running{holder}{waited}; "
                 "let it finish, or pass --wait-lock SECONDS to wait for it"
             ) from None
+        except OSError as error:  # after Timeout, which is an OSError too
+            raise UsageError(
+                f"cannot take the lock {printable(str(self._path))}: {error.strerror}; "
+                "check the state directory (--state-dir)"
+            ) from None
         self._lock = lock
-        descriptor = os.open(self._owner, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as owner:
-            owner.write(f"{os.getpid()}\n")
+        try:
+            descriptor = os.open(self._owner, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as owner:
+                owner.write(f"{os.getpid()}\n")
+        except OSError as error:
+            lock.release()
+            self._lock = None
+            raise UsageError(
+                f"cannot write {printable(str(self._owner))}: {error.strerror}; check the "
+                "state directory (--state-dir)"
+            ) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -85,3 +101,18 @@ class AppLock:
         except OSError:
             return ""
         return f" (PID {pid})" if pid.isdigit() else ""
+
+
+def state_dir_problem(folder: Path, error: OSError) -> str:
+    """`cannot use the state directory X: <why>`, naming what is in the way if something is."""
+    shown = printable(str(folder))
+    if isinstance(error, FileExistsError | NotADirectoryError):
+        blocker = printable(str(error.filename or folder))
+        return (
+            f"cannot use the state directory {shown}: {blocker} is a file, not a folder; move "
+            "it away or pass another --state-dir"
+        )
+    return (
+        f"cannot use the state directory {shown}: {error.strerror}; pass another --state-dir, "
+        "or set PRODUCTIV_UPLOAD_STATE_DIR"
+    )

@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -15,7 +16,7 @@ import urllib3
 
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
-from productiv_upload.core.discover import LocalFile
+from productiv_upload.core.discover import Identity, LocalFile
 from productiv_upload.service.http import (
     RETRY_STATUSES,
     StorageAnswer,
@@ -61,6 +62,7 @@ class PutOutcome:
     size: int = 0  # bytes sent in the body
     mtime_ns: int = 0  # the file's modification time while it was sent
     sha256: str = ""  # of the bytes sent, for the journal
+    identity: Identity | None = None  # the file as sent, if it can be trusted (journal)
     etag: str | None = None
     error: str | None = None
     retryable: bool = False  # a new try may succeed (network fault, 5xx, throttling)
@@ -136,6 +138,7 @@ def put_file(
         return PutOutcome(False, error=f"cannot open the file: {error.strerror}")
     with os.fdopen(fd, "rb", buffering=0) as stream:
         before = os.fstat(stream.fileno())
+        read_at = time.time_ns()
         if not stat.S_ISREG(before.st_mode):
             return PutOutcome(False, error="no longer a regular file; it was not sent")
         reader = _HashingReader(stream, before.st_size, on_bytes, cancel, throttle)
@@ -171,11 +174,15 @@ def put_file(
         return PutOutcome(
             False, error="storage's ETag does not match the MD5 of the bytes sent", retryable=True
         )
+    # Touched while it was sent (its change time moved) but not visibly changed: the upload
+    # stands, and the next run compares the file's content with what was sent.
+    held_still = after.st_ctime_ns == before.st_ctime_ns
     return PutOutcome(
         True,
         size=before.st_size,
         mtime_ns=before.st_mtime_ns,
         sha256=reader.sha256.hexdigest(),
+        identity=Identity.trusted(before, read_at) if held_still else None,
         etag=etag,
     )
 

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from productiv_upload.common.errors import UsageError
+from productiv_upload.common.errors import AccessRefused, ApiError, UsageError
 from productiv_upload.common.text import printable
-from productiv_upload.core.discover import LocalFile, exclusion
-from productiv_upload.core.journal import JOURNAL_NAME, Journal, split_already_uploaded
+from productiv_upload.core.discover import Identity, LocalFile, exclusion
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError
+from productiv_upload.core.known import split_already_uploaded
 from productiv_upload.core.pusher import Pusher, PushEvents
 from productiv_upload.core.report import FileResult, Status
 from productiv_upload.core.run import PushRequest, connect_request, resolve_request_service
@@ -26,13 +27,17 @@ from productiv_upload.core.settle import Fingerprint, Settler, scan
 from productiv_upload.core.spool import prepare_move_target, settle
 from productiv_upload.core.state import AppLock, resolve_state_dir
 from productiv_upload.core.watch_hints import start_hints
-from productiv_upload.service.api import MAX_BATCH
+from productiv_upload.service.api import MAX_BATCH, ProductivApi
 
 RESCAN_S = 30.0  # even with OS events, look again this often: events can be lost
 IDENTITY_CHECK_S = 1.0  # how often to check that the watched folders are still the same ones
 # A backlog (a restart with thousands waiting) goes up in runs of this many files, so the
 # folders are rescanned between runs and newly settled files are not held up behind it.
 MAX_FILES_PER_RUN = 10 * MAX_BATCH
+UPKEEP_S = 3600.0  # how often the journal's old rows are expired while the service runs
+# An API that cannot be reached at start is asked again after this long, doubling up to a
+# minute: a service started before the network is up waits for it.
+START_RETRY_S = (1.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class WatchRequest:
     batch_wait: float = 1.0
     retry_wait: float = 30.0
     poll: float | None = None  # seconds between rescans instead of OS events
+    checksum: bool = False  # compare known files by content, not by stat() alone
 
 
 @dataclass
@@ -72,9 +78,7 @@ def run_watch(
     """
     environ = os.environ if environ is None else environ
     stop = stop or threading.Event()
-    for folder in request.dirs:
-        if not os.path.isdir(folder):
-            raise UsageError(f"{printable(folder)} is not a folder; watch takes folders")
+    _check_folders(request.dirs)
     push = request.push
     if push.move_to is not None:
         prepare_move_target(push.move_to)
@@ -86,6 +90,8 @@ def run_watch(
         stack.enter_context(AppLock(state_dir, api_key, service.app_id, wait_s=push.wait_lock))
         journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
         api, storage, options = connect_request(push, service, on_secret)
+        if not _access_granted(api, warn, stop):
+            return
         wake = threading.Event()
         loop = _Loop(request, events, warn, journal, api_key, service.app_id)
         announced = False
@@ -101,6 +107,7 @@ def run_watch(
                         started(WatchStart(request.dirs, method, service.app_id, service.api_url))
                         announced = True
                     while not stop.is_set() and loop.rescan():
+                        loop.upkeep()
                         due = loop.take_due()
                         if due:
                             outcome = Pusher(api, storage, options, events, journal).run(due)
@@ -113,6 +120,39 @@ def run_watch(
                         loop.wait(wake, poll)
         except KeyboardInterrupt:
             return  # nothing was in flight: a push in progress drains and returns itself
+
+
+def _check_folders(dirs: list[str]) -> None:
+    """Every DIR must be a folder at start; all problems are named at once."""
+    problems = []
+    for folder in dirs:
+        if not os.path.exists(folder):
+            problems.append(f"{printable(folder)} does not exist (watch takes existing folders)")
+        elif not os.path.isdir(folder):
+            problems.append(f"{printable(folder)} is not a folder; watch takes folders")
+    if problems:
+        raise UsageError("\n".join(problems))
+
+
+def _access_granted(api: ProductivApi, warn: Callable[[str], None], stop: threading.Event) -> bool:
+    """Prove the credentials and the app as `check` does, before watching anything.
+
+    Refused credentials or an unknown app raise AccessRefused (exit 3) at once; an API that
+    cannot be reached is asked again with backoff until it answers. False if stopped first.
+    """
+    wait_s = START_RETRY_S[0]
+    while not stop.is_set():
+        try:
+            api.probe()
+            return True
+        except AccessRefused:
+            raise
+        except ApiError as error:
+            warn(f"cannot check the credentials yet: {error}; trying again in {wait_s:g} s")
+        if stop.wait(wait_s):
+            break
+        wait_s = min(wait_s * 2, START_RETRY_S[1])
+    return False
 
 
 class _Loop:
@@ -147,6 +187,7 @@ class _Loop:
         self._first_due: float | None = None
         self._identities: dict[str, tuple[int, int]] = {}  # each watched folder's (dev, inode)
         self._missing: set[str] = set()
+        self._last_upkeep: float | None = None
 
     def rescan(self) -> bool:
         """Look at the folders again; False when one of them was replaced since the last look."""
@@ -239,12 +280,13 @@ class _Loop:
                 continue
             if self._settler.observe(path, info, now):
                 continue  # it changed after all: wait for it to settle again
-            files[name] = LocalFile(path, name, info.st_size, info.st_mtime_ns)
+            files[name] = LocalFile(path, name, info.st_size, info.st_mtime_ns, Identity.of(info))
             self._sending[path] = Fingerprint.of(info)
             if len(files) == MAX_FILES_PER_RUN:
                 break
         to_send, already = split_already_uploaded(list(files.values()), self._journal,
-                                                  self._api_key, self._app_id)  # fmt: skip
+                                                  self._api_key, self._app_id,
+                                                  checksum=self._request.checksum)  # fmt: skip
         for file in already:
             self._finish_sent(file, FileResult(file.path, file.filename, file.size,
                                                Status.SKIPPED))  # fmt: skip
@@ -271,13 +313,33 @@ class _Loop:
         if push.move_to is not None or push.delete_after:
             outcome = settle([result], {file.filename: file}, move_to=push.move_to,
                              delete=push.delete_after)  # fmt: skip
-            for reason in outcome.kept:
+            for reason in [*outcome.kept, *outcome.failed]:
                 self._warn(f"not moved or deleted: {reason}")
             if outcome.done:
+                self._forget(outcome.done)
                 return
         sent_as = self._sending.get(file.path)
         if sent_as is not None:
             self._done[file.path] = sent_as
+
+    def _forget(self, paths: list[str]) -> None:
+        """The files were moved or deleted: their journal rows start to age."""
+        try:
+            self._journal.forget_paths(self._api_key, self._app_id, paths)
+        except JournalError as error:
+            self._warn(str(error))
+
+    def upkeep(self) -> None:
+        """Expire old journal rows now and then (at start, then every `UPKEEP_S`)."""
+        now = time.monotonic()
+        if self._last_upkeep is not None and now - self._last_upkeep < UPKEEP_S:
+            return
+        self._last_upkeep = now
+        retention_s = self._request.push.journal_retention_days * 86400
+        try:
+            self._journal.maintain(self._api_key, self._app_id, retention_s)
+        except JournalError as error:
+            self._warn(f"journal upkeep skipped: {error}")
 
     def sleep_time(self, poll: float | None) -> float:
         """Until the next file becomes due, the next rescan, or the batch wait ends."""

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import requests
 import requests.auth
 
-from productiv_upload.common.errors import AccessRefused, ApiError
+from productiv_upload.common.errors import AccessRefused, ApiError, ApiUnreachable
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
 from productiv_upload.service.http import describe_network_error
@@ -18,6 +18,8 @@ from productiv_upload.service.tokens import TokenSource
 from productiv_upload.service.urls import display_host
 
 MAX_BATCH = 100  # the service's limit on filenames per request
+# The name `check` and `watch`'s start-up ask a URL for: a URL is issued, nothing is uploaded.
+PROBE_FILENAME = "productiv-upload-check.json"
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # 100 signed URLs take well under 1 MB
 
 
@@ -42,6 +44,10 @@ class ProductivApi:
         # The app id is one path segment, whatever characters it holds.
         app_segment = urllib.parse.quote(app_id, safe="")
         self._endpoint = f"{self.api_url}/services/push/v1/customer/apps/{app_segment}/upload"
+
+    def probe(self) -> str | None:
+        """Prove the token and the app work: ask for one URL, for a file never sent."""
+        return self.upload_urls([PROBE_FILENAME]).get(PROBE_FILENAME)
 
     def upload_urls(self, filenames: Sequence[str]) -> dict[str, str]:
         """Ask for one signed URL per file name; raise ApiError or AccessRefused when refused."""
@@ -69,7 +75,10 @@ class ProductivApi:
             )
             response._content = _read_capped(response)
         except requests.RequestException as error:
-            raise ApiError(
+            # Refused, unresolved, TLS and timeouts say nothing about this batch: the next
+            # request would meet the same wall. Anything else concerns this answer alone.
+            unreachable = isinstance(error, requests.ConnectionError | requests.Timeout)
+            raise (ApiUnreachable if unreachable else ApiError)(
                 self._redact(
                     f"could not reach the API at {display_host(url)}: "
                     f"{describe_network_error(error)}"

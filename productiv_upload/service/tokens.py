@@ -9,9 +9,10 @@ from typing import Protocol
 
 import requests
 
-from productiv_upload.common.errors import AccessRefused, ApiError
+from productiv_upload.common.errors import AccessRefused, ApiError, ApiUnreachable
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
+from productiv_upload.service.http import describe_network_error
 from productiv_upload.service.urls import display_host
 
 SCOPE = "https://api.productiv.com/connector.write"
@@ -110,9 +111,11 @@ class ClientCredentials:
         try:
             response = self._session.post(self._token_url, data=form, allow_redirects=False)
         except requests.RequestException as error:
-            raise ApiError(
+            unreachable = isinstance(error, requests.ConnectionError | requests.Timeout)
+            raise (ApiUnreachable if unreachable else ApiError)(
                 redact(
-                    f"could not get an access token from {display_host(self._token_url)}: {error}",
+                    f"could not get an access token from {display_host(self._token_url)}: "
+                    f"{describe_network_error(error)}",
                     self.secrets(),
                 )
             ) from None

@@ -129,3 +129,30 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the process to make progress"
         time.sleep(0.01)
+
+
+Mount = Callable[..., Path]
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Mount]:
+    """Mounts small tmpfs filesystems (a real full disk, a real read-only one); unmounts them."""
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str, *, read_only: bool = False) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        options = f"size={size},mode=0755" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"this machine refuses to mount a tmpfs ({done.stderr.strip()})")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def remount(path: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True)

@@ -18,6 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from productiv_upload.cli.outputs import (
+    FallibleOutput,
+    check_writable,
+    describe,
+    fallible,
+    silence_stdout,
+    write_whole,
+)
 from productiv_upload.cli.present import (
     PlainPresenter,
     Presenter,
@@ -25,9 +33,10 @@ from productiv_upload.cli.present import (
     choose_presenter,
     dry_run_listing,
 )
-from productiv_upload.common.errors import UploadError, UsageError
+from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
 from productiv_upload.common.redact import Redactor, redacting
 from productiv_upload.common.text import printable
+from productiv_upload.core.pusher import Stop
 from productiv_upload.core.report import RunReport
 from productiv_upload.core.run import PushRequest, Target, execute_push
 from productiv_upload.core.settings import Credentials, ServiceSettings
@@ -78,17 +87,30 @@ def _run_push(
     stderr: TextIO,
     redactor: Redactor,
 ) -> int:
-    if output.report_path is not None and output.report_path.is_file():
-        # A report describes this run or does not exist: never a stale one after an early exit.
-        output.report_path.unlink()
-    _check_writable(output.report_path, "--report")
+    if output.report_path is not None:
+        if output.report_path.is_file():
+            # A report describes this run or does not exist: never a stale one after an early
+            # exit.
+            output.report_path.unlink()
+        check_writable(output.report_path, "--report")
+    if output.log_file is not None and not request.dry_run:
+        check_writable(output.log_file, "--log-file")
+    stop = Stop()
+
+    def stdout_closed(error: OSError) -> None:
+        if _is_fd(stdout, 1):
+            silence_stdout()
+        stop.set(f"stdout was closed early ({describe(error)})")
+
+    stdout, stdout_guard = fallible(stdout, "stdout", stdout_closed)
+    guards = [stdout_guard]
 
     def warn(message: str) -> None:
         stderr.write(f"productiv-upload: warning: {message}\n")
         _log_line(output.log_file, f"warning: {message}", redactor)
 
     with contextlib.ExitStack() as stack:
-        presenter = _presenter(request, output, stack, stdout, stderr, redactor)
+        presenter = _presenter(request, output, stack, stdout, stderr, redactor, guards)
         target, landing = _sandbox(request, stack) if output.sandbox else (None, None)
 
         def inform(message: str) -> None:
@@ -97,20 +119,34 @@ def _run_push(
 
         run = execute_push(request, presenter, warn=warn, inform=inform,
                            on_secret=redactor.add, environ=environ, stdin=stdin,
-                           target=target)  # fmt: skip
+                           target=target, stop=stop)  # fmt: skip
         report = run.report
         if report.dry_run and not output.json_report:
             dry_run_listing(stdout, run.service.api_url, report, request.batch_size,
                             quiet=output.quiet)  # fmt: skip
-        _write_reports(output, report, stdout, redactor)
+        problems = _write_reports(output, report, stdout, redactor)
         if landing is not None and not output.json_report and not output.quiet:
             stdout.write(f"sandbox: uploaded files are in {landing / report.app_id}\n")
+        stdout.flush()
 
     if run.fatal is not None:
         if output.debug:
             traceback.print_exception(run.fatal, file=stderr)
         stderr.write(f"productiv-upload: error: {run.fatal}\n")
         _log_line(output.log_file, f"error: {run.fatal}", redactor)
+    if run.stopped is not None:
+        guards.remove(stdout_guard)  # said here, with what it did to the run
+        not_sent = sum(1 for r in report.failed if (r.error or "").startswith("not sent"))
+        problems.append(
+            f"{run.stopped}: {report.counts()['uploaded']} uploaded, {not_sent} not sent; run "
+            "the same command again to send the rest"
+        )
+    problems += [p for p in (guard.problem() for guard in guards) if p is not None]
+    for problem in problems:
+        stderr.write(f"productiv-upload: error: {problem}\n")
+        _log_line(output.log_file, f"error: {problem}", redactor)
+    if problems and run.exit_code == ExitStatus.OK:
+        return int(ExitStatus.FILES_FAILED)
     return run.exit_code
 
 
@@ -135,8 +171,9 @@ def _sandbox(request: PushRequest, stack: contextlib.ExitStack) -> tuple[Target,
 
 def _presenter(
     request: PushRequest, output: PushOutput, stack: contextlib.ExitStack, stdout: TextIO,
-    stderr: TextIO, redactor: Redactor,
+    stderr: TextIO, redactor: Redactor, guards: list[FallibleOutput],
 ) -> Presenter:  # fmt: skip
+    """The presenter for the terminal or pipe, and for --log-file, whose guard joins `guards`."""
     presenter = choose_presenter(stdout, stderr, json_report=output.json_report,
                                  quiet=output.quiet, concurrency=request.concurrency)  # fmt: skip
     if output.log_file is None or request.dry_run:
@@ -146,26 +183,36 @@ def _presenter(
     except OSError as error:
         raise UsageError(f"cannot open --log-file {printable(str(output.log_file))}: "
                          f"{error.strerror}") from None  # fmt: skip
-    stack.enter_context(log)  # closed with the run
-    return TeePresenter([presenter, PlainPresenter(redacting(log, redactor), log=True)])
+    name = f"--log-file {printable(str(output.log_file))}"
+    guarded, guard = fallible(redacting(log, redactor), name)
+    guards.append(guard)
+
+    def close_log() -> None:
+        try:
+            log.close()
+        except OSError as error:
+            # The last flush failed: said like any failed write.
+            guard.error = guard.error or error
+
+    stack.callback(close_log)
+    return TeePresenter([presenter, PlainPresenter(guarded, log=True)])
 
 
 def _write_reports(
     output: PushOutput, report: RunReport, stdout: TextIO, redactor: Redactor
-) -> None:
+) -> list[str]:
+    """stdout's report (--json) and --report's; what could not be written, if anything."""
     document = redactor(json.dumps(report.to_json()))
     if output.json_report:
         stdout.write(document + "\n")
-    if output.report_path is not None:
-        target = output.report_path
-        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            partial.write_text(document + "\n", encoding="utf-8")
-            partial.replace(target)  # readers never see half a report
-        except OSError as error:
-            # Checked before anything was sent; if it fails now, the uploads still stand.
-            sys.stderr.write(f"productiv-upload: warning: cannot write --report "
-                             f"{printable(str(target))}: {error.strerror}\n")  # fmt: skip
+    if output.report_path is None:
+        return []
+    try:
+        write_whole(output.report_path, document + "\n")
+    except OSError as error:
+        # Checked before anything was sent; if it fails now, the uploads still stand.
+        return [f"cannot write --report {printable(str(output.report_path))}: {describe(error)}"]
+    return []
 
 
 def _open_log(path: Path) -> TextIO:
@@ -186,9 +233,8 @@ def _log_line(log_file: Path | None, line: str, redactor: Redactor) -> None:
         pass  # the message itself still reaches stderr; a log we cannot write cannot say more
 
 
-def _check_writable(path: Path | None, option: str) -> None:
-    if path is None:
-        return
-    folder = path.parent
-    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise UsageError(f"{option} {printable(str(path))}: cannot write a file there")
+def _is_fd(stream: TextIO, number: int) -> bool:
+    try:
+        return stream.fileno() == number
+    except (OSError, ValueError):
+        return False  # an in-memory stream (tests, a caller's buffer)

@@ -281,14 +281,17 @@ class Journal:
 
     # --- writing ---
 
-    def record_many(self, api_url: str, app_id: str, uploads: Sequence[NewUpload]) -> None:
+    def record_many(
+        self, api_url: str, app_id: str, uploads: Sequence[NewUpload], *, now: float | None = None
+    ) -> None:
         """Record uploads in one transaction: all of them are committed, or none.
 
         Rows for other content from the same path are marked gone: that path now holds this.
+        `now` (Unix time) is for simulations of long service lives; it defaults to the clock.
         """
         if not uploads:
             return
-        now = int(time.time())
+        now = int(time.time() if now is None else now)
         with self._transaction():
             target = self.target(api_url, app_id, create=True)
             rows = []
@@ -322,7 +325,9 @@ class Journal:
                 updates,
             )
 
-    def forget_paths(self, api_url: str, app_id: str, paths: Iterable[str]) -> None:
+    def forget_paths(
+        self, api_url: str, app_id: str, paths: Iterable[str], *, now: float | None = None
+    ) -> None:
         """The tool moved or deleted these files: their rows start to age."""
         target = self.target(api_url, app_id)
         marks = []
@@ -332,16 +337,22 @@ class Journal:
                 marks.append((target, folder, os.path.basename(path)))
         if not marks:
             return
-        now = int(time.time())
+        when = int(time.time() if now is None else now)
         with self._transaction():
             self._db.executemany(
                 "UPDATE uploads SET gone = max(? - at, 0) WHERE target = ? AND folder = ?"
                 " AND name = ? AND gone IS NULL",
-                [(now, *mark) for mark in marks],
+                [(when, *mark) for mark in marks],
             )
 
     def maintain(
-        self, api_url: str, app_id: str, retention_s: float, *, force: bool = False
+        self,
+        api_url: str,
+        app_id: str,
+        retention_s: float,
+        *,
+        force: bool = False,
+        now: float | None = None,
     ) -> Upkeep:
         """Look whether the next `SWEEP_ROWS` of this service's rows still have their files in
         their folders, and, once every `EXPIRE_EVERY_S` (or when `force`d), delete its rows
@@ -353,16 +364,16 @@ class Journal:
         target = self.target(api_url, app_id)
         if target is None or not self.writable:
             return Upkeep(0, 0)
-        now = int(time.time())
+        when = int(time.time() if now is None else now)
         expired = 0
         with self._transaction():
-            gone = self._sweep(target, now)
-            if force or now - self._meta(f"expired_at:{target}") >= EXPIRE_EVERY_S:
+            gone = self._sweep(target, when)
+            if force or when - self._meta(f"expired_at:{target}") >= EXPIRE_EVERY_S:
                 expired = self._db.execute(
                     "DELETE FROM uploads WHERE at + gone < ? AND target = ?",
-                    (now - retention_s, target),
+                    (when - retention_s, target),
                 ).rowcount
-                self._set_meta(f"expired_at:{target}", now)
+                self._set_meta(f"expired_at:{target}", when)
         return Upkeep(expired, gone)
 
     def _sweep(self, target: int, now: int) -> int:

@@ -89,6 +89,7 @@ class PushOutcome:
     results: list[FileResult]
     fatal: UploadError | None = None  # what stopped the run early (the service refused access)
     interrupted: bool = False
+    stopped: str | None = None  # why the caller's `stop` ended the run early, if it did
 
 
 def make_batches(
@@ -110,6 +111,24 @@ def make_batches(
     if batch:
         batches.append(batch)
     return batches
+
+
+class Stop:
+    """Set by the caller, from any thread, to end a run early as an interrupt would (no new
+    uploads, those in flight finish and are recorded), for a reason the results give."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+
+class _Stopped(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -155,8 +174,10 @@ class Pusher:
         options: PushOptions,
         events: PushEvents | None = None,
         journal: Journal | None = None,
+        stop: Stop | None = None,
     ) -> None:
         self._api = api
+        self._stop = stop
         self._journal = journal
         # Set by a worker when the whole run must stop (the token was refused).
         self._worker_fatal: UploadError | None = None
@@ -171,16 +192,22 @@ class Pusher:
         url_pool = ThreadPoolExecutor(1, thread_name_prefix="urls")
         put_pool = ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="put")
         interrupted = False
+        stopped = None
         try:
             self._schedule(state, url_pool, put_pool)
         except KeyboardInterrupt:
             interrupted = True
+            self._drain_after_interrupt(state)
+        except _Stopped as stop:
+            stopped = stop.reason
             self._drain_after_interrupt(state)
         finally:
             url_pool.shutdown(wait=False, cancel_futures=True)
             put_pool.shutdown(wait=not interrupted, cancel_futures=True)
 
         unfinished = "interrupted before it was sent" if interrupted else "not sent"
+        if stopped is not None:
+            unfinished = f"not sent: {stopped}"
         if state.fatal is not None:
             # The full message is printed once at the end; each file carries its first clause.
             unfinished = f"not sent: {str(state.fatal).split(';')[0]}"
@@ -189,13 +216,15 @@ class Pusher:
             or FileResult(f.path, f.filename, f.size, Status.FAILED, 0, unfinished)
             for f in files
         ]
-        return PushOutcome(results, state.fatal, interrupted)
+        return PushOutcome(results, state.fatal, interrupted, stopped)
 
     def _schedule(
         self, state: _Run, url_pool: ThreadPoolExecutor, put_pool: ThreadPoolExecutor
     ) -> None:
         concurrency = self._options.concurrency
         while True:
+            if self._stop is not None and self._stop.reason is not None:
+                raise _Stopped(self._stop.reason)
             if state.fatal is None:
                 # Ask for the next batch's URLs only when the files at hand are about to run
                 # out: the workers never wait, and signed URLs do not sit unused for long.

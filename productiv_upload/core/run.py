@@ -33,6 +33,7 @@ from productiv_upload.core.pusher import (
     PushEvents,
     PushOptions,
     PushOutcome,
+    Stop,
     connect,
 )
 from productiv_upload.core.report import FileResult, RunReport, Status
@@ -110,6 +111,7 @@ class PushRun:
     service: ServiceSettings
     fatal: UploadError | None = None  # the service refused access part way through
     interrupted: bool = False
+    stopped: str | None = None  # why the caller's `stop` ended it early
     exit_code: int = int(ExitStatus.OK)
 
 
@@ -131,6 +133,7 @@ def execute_push(
     environ: Mapping[str, str] | None = None,
     stdin: BinaryIO | None = None,
     target: Target | None = None,
+    stop: Stop | None = None,
 ) -> PushRun:
     """Push what `request` names; returns the report and the exit code the command would give.
 
@@ -138,6 +141,7 @@ def execute_push(
     the first batch, and LockHeld when another push holds the app's lock. `warn` hears about
     problems that do not stop the run, `inform` about what verbose output would mention, and
     `on_secret` about every secret in play (configured or fetched) so output can mask it.
+    `stop`, once set, ends the run as an interrupt would, but with exit code 1.
     """
     environ = os.environ if environ is None else environ
     started = time.monotonic()
@@ -189,7 +193,7 @@ def execute_push(
             events.file_finished(result)
         outcome = None
         if to_send:
-            outcome = _upload(request, service, journal, events, to_send, on_secret)
+            outcome = _upload(request, service, journal, events, to_send, on_secret, stop)
             results.update((r.filename, r) for r in outcome.results)
         report = RunReport(
             app_id=service.app_id,
@@ -215,6 +219,8 @@ def execute_push(
         run.exit_code = int(ExitStatus.INTERRUPTED)
     elif report.failed or spool_failed:
         run.exit_code = int(ExitStatus.FILES_FAILED)
+    if outcome is not None:
+        run.stopped = outcome.stopped
     return run
 
 
@@ -254,9 +260,10 @@ def _upload(
     events: PushEvents,
     files: list[LocalFile],
     on_secret: Callable[[str], None] | None,
+    stop: Stop | None,
 ) -> PushOutcome:
     api, storage, options = connect_request(request, service, on_secret)
-    return Pusher(api, storage, options, events, journal).run(files)
+    return Pusher(api, storage, options, events, journal, stop).run(files)
 
 
 def connect_request(

@@ -149,6 +149,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if len(filenames) > MAX_FILENAMES:
             self._api_error(400, f"At most {MAX_FILENAMES} filenames per request")
             return
+        if faults.before_urls is not None:
+            faults.before_urls(filenames)
         urls = {
             name: faults.signed_url_override or self.sandbox.signed_url(app_id, name)
             for name in filenames

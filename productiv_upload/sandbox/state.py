@@ -86,6 +86,9 @@ class Faults:
     api_redirect_to: str | None = None  # the API answers 302 to this URL
     api_body: bytes | None = None  # the API answers 200 with these bytes instead of a URL map
     signed_url_override: str | None = None  # handed out instead of every signed URL
+    # Called with a URL request's file names before it is answered: a test's hook into the
+    # moment between a client listing its files and sending them.
+    before_urls: Callable[[list[str]], None] | None = None
 
 
 class SandboxState:

@@ -90,12 +90,12 @@ def run_watch(
         stack.enter_context(AppLock(state_dir, api_key, service.app_id, wait_s=push.wait_lock))
         journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
         api, storage, options = connect_request(push, service, on_secret)
-        if not _access_granted(api, warn, stop):
-            return
         wake = threading.Event()
         loop = _Loop(request, events, warn, journal, api_key, service.app_id)
         announced = False
         try:
+            if not _access_granted(api, warn, stop):
+                return
             while not stop.is_set():
                 # OS watches follow a folder's inode: when a watched folder is replaced (moved
                 # away and made anew), they are set up again on the new one.

@@ -70,7 +70,7 @@ class Row:
     work: str
     wall_s: float | None = None
     rate: float | None = None
-    rate_unit: str = ""  # "files/s" or "MiB/s"
+    rate_unit: str = ""  # "files/s", "MiB/s", "rows/s"
     peak_rss_mb: float | None = None
     ratio: float | None = None
     ratio_to: str = ""  # what the ratio divides by
@@ -483,10 +483,10 @@ def render(rows: list[Row], title: str) -> str:
             wall = "~" + wall
         if row.rate is None:
             rate = "-"
-        elif row.rate_unit == "files/s":
-            rate = f"{row.rate:,.0f} files/s"
-        else:
+        elif row.rate_unit == "MiB/s":
             rate = f"{row.rate:,.1f} MiB/s"
+        else:
+            rate = f"{row.rate:,.0f} {row.rate_unit}"
         rss = "-" if row.peak_rss_mb is None else f"{row.peak_rss_mb:.0f}"
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
         table.append([row.scenario, row.runner, row.work, wall, rate, rss, ratio, row.ratio_to])
@@ -519,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if load_before > 0.5:
         log(f"warning: the load average is {load_before:.1f}; other work will skew the timings")
     started, busy_before, own_before = time.monotonic(), busy_cpu_s(), own_cpu_s()
+    import unattended  # its scenarios build on this module's Bench
+
     tmp = Path(tempfile.mkdtemp(prefix="productiv-bench-"))
     try:
         bench = Bench(scale, tmp)
@@ -529,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             *bench.startup(),
             *bench.limit_rate(),
             *bench.one_small_file(),
+            *unattended.all_rows(bench),  # scenarios 7-10: years of reruns
         ]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

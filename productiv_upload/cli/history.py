@@ -69,10 +69,8 @@ def run_history(
 def _write_json(stdout: TextIO, path: Path, uploads: Iterator[Upload]) -> None:
     """One JSON document, written as it is read: memory stays flat however long the journal."""
     stdout.write(f'{{"version": 2, "journal": {json.dumps(str(path))}, "uploads": [')
-    separator = "\n"
-    for upload in uploads:
-        stdout.write(separator + json.dumps(upload.to_json()))
-        separator = ",\n"
+    for chunk in _chunks(json.dumps(upload.to_json()) for upload in uploads):
+        stdout.write(chunk)
     stdout.write("\n]}\n")
 
 
@@ -84,11 +82,33 @@ def _write_lines(
     services = "; ".join(f"app {printable(app)} at {printable(api)}" for api, app in shown)
     stdout.write(f"journal {printable(str(path))}: {services or 'no uploads'}\n")
     count = 0
-    for upload in uploads:
-        gone = f"  (gone since {upload.gone_at})" if upload.gone_at else ""
-        stdout.write(
-            f"{upload.uploaded_at}  {printable(upload.app_id)}  {printable(upload.path)}  "
-            f"{human_size(upload.size)}  sha256:{upload.sha256[:12]}{gone}\n"
-        )
-        count += 1
-    stdout.write(f"{plural(count, 'upload')} shown\n")
+
+    def lines() -> Iterator[str]:
+        nonlocal count
+        for upload in uploads:
+            gone = f"  (gone since {upload.gone_at})" if upload.gone_at else ""
+            count += 1
+            yield (
+                f"{upload.uploaded_at}  {printable(upload.app_id)}  {printable(upload.path)}  "
+                f"{human_size(upload.size)}  sha256:{upload.sha256[:12]}{gone}"
+            )
+
+    for chunk in _chunks(lines(), first="", separator="\n"):
+        stdout.write(chunk)
+    stdout.write(f"{'' if count == 0 else chr(10)}{plural(count, 'upload')} shown\n")
+
+
+def _chunks(
+    items: Iterator[str], *, first: str = "\n", separator: str = ",\n", size: int = 1000
+) -> Iterator[str]:
+    """Items joined a thousand at a time: every write passes the redactor, which costs per
+    call, and memory stays bounded."""
+    batch: list[str] = []
+    lead = first
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield lead + separator.join(batch)
+            batch, lead = [], separator
+    if batch:
+        yield lead + separator.join(batch)

@@ -202,6 +202,8 @@ def _write_reports(
     output: PushOutput, report: RunReport, stdout: TextIO, redactor: Redactor
 ) -> list[str]:
     """stdout's report (--json) and --report's; what could not be written, if anything."""
+    if not output.json_report and output.report_path is None:
+        return []
     document = redactor(json.dumps(report.to_json()))
     if output.json_report:
         stdout.write(document + "\n")

@@ -26,7 +26,7 @@ _GLOB_MAGIC = re.compile(r"[*?[]")
 RACY_NS = 2_000_000_000  # see Identity.trusted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     """What `stat()` tells of a file. The same identity means the same file, unchanged: any
     write moves the change time, which no user can set back."""

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from productiv_upload.common.errors import UsageError
 from productiv_upload.common.text import printable
@@ -39,7 +39,8 @@ JOURNAL_NAME = "journal.sqlite3"
 DEFAULT_RETENTION_DAYS = 30.0
 # How many rows one `maintain` call checks for files gone from their folder: bounded work per
 # run, so a journal of millions of rows is swept over many runs, never in one.
-SWEEP_ROWS = 2000
+SWEEP_ROWS = 1000
+_NAMES_PER_QUERY = 500  # under SQLite's limit of host parameters per statement (999 before 3.32)
 EXPIRE_EVERY_S = 86400
 
 
@@ -57,6 +58,12 @@ SELECT t.api_url, t.app_id, u.name, f.path, u.size, u.sha256, u.at, u.gone, u.id
 FROM uploads u JOIN targets t ON t.id = u.target JOIN folders f ON f.id = u.folder
 WHERE (:app IS NULL OR t.app_id = :app) AND (:since IS NULL OR u.at >= :since)
 ORDER BY u.id
+"""
+
+
+_KNOWN = """
+SELECT name, id, folder, size, sha256, dev, ino, mtime_ns, cdelta_ns, gone
+FROM uploads WHERE target = ? AND name IN (?names)
 """
 
 
@@ -103,9 +110,8 @@ class NewUpload:
     identity: Identity | None  # the file as it was sent; None when not to be trusted
 
 
-@dataclass(frozen=True)
-class Known:
-    """One row the journal holds for a file name."""
+class Known(NamedTuple):
+    """One row the journal holds for a file name (a tuple: thousands are made per run)."""
 
     row: int
     folder: int
@@ -265,19 +271,23 @@ class Journal:
         self._folders[path] = row[0]
         return int(row[0])
 
-    def known(self, target: int, filename: str) -> list[Known]:
-        with self._guard():
-            rows = self._db.execute(
-                "SELECT id, folder, size, sha256, dev, ino, mtime_ns, cdelta_ns, gone"
-                " FROM uploads WHERE target = ? AND name = ?",
-                (target, filename),
-            ).fetchall()
-        return [
-            Known(row, folder, size, digest,
-                  None if ino is None else Identity(dev, ino, size, mtime_ns, mtime_ns + cdelta),
-                  gone is not None)
-            for row, folder, size, digest, dev, ino, mtime_ns, cdelta, gone in rows
-        ]  # fmt: skip
+    def known(self, target: int, filenames: Sequence[str]) -> dict[str, list[Known]]:
+        """The rows for each of these names (a name without rows is left out)."""
+        found: dict[str, list[Known]] = {}
+        for start in range(0, len(filenames), _NAMES_PER_QUERY):
+            names = filenames[start : start + _NAMES_PER_QUERY]
+            # Only placeholders are joined into the statement; the names are parameters.
+            query = _KNOWN.replace("?names", ",".join("?" * len(names)))
+            with self._guard():
+                rows = self._db.execute(query, (target, *names)).fetchall()
+            for name, row, folder, size, digest, dev, ino, mtime_ns, cdelta, gone in rows:
+                identity = (
+                    None if ino is None else Identity(dev, ino, size, mtime_ns, mtime_ns + cdelta)
+                )
+                found.setdefault(name, []).append(
+                    Known(row, folder, size, digest, identity, gone is not None)
+                )
+        return found
 
     # --- writing ---
 

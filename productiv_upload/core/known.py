@@ -64,13 +64,17 @@ def split_already_uploaded(
     to_send: list[LocalFile] = []
     done: list[LocalFile] = []
     learned: list[tuple[int, int, Identity]] = []
+    known = journal.known(target, [file.filename for file in files])
+    folders: dict[str, int | None] = {}  # by the folder as written: one abspath() each
     for file in files:
-        known = journal.known(target, file.filename)
-        same_size = [row for row in known if row.size == file.size]
+        same_size = [row for row in known.get(file.filename, ()) if row.size == file.size]
         if not same_size:
             to_send.append(file)
             continue
-        folder = journal.folder(folder_of(file.path), create=journal.writable)
+        written = os.path.dirname(file.path)
+        if written not in folders:
+            folders[written] = journal.folder(folder_of(file.path), create=journal.writable)
+        folder = folders[written]
         if (
             not checksum
             and file.identity is not None

@@ -28,7 +28,7 @@ import measure
 from run import KIB, MIB, TOOL, Bench, Outcome, Row, Scale, base_env, log
 
 from productiv_upload.core.discover import RACY_NS, Identity
-from productiv_upload.core.journal import JOURNAL_NAME, Journal, NewUpload
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, NewUpload, maintain
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN
 
 DAY_S = 86400
@@ -156,7 +156,7 @@ def big_journal(bench: Bench) -> list[Row]:
         started = time.perf_counter()
         with Journal(state / JOURNAL_NAME) as journal:
             _journal_rows(journal, api_url, count)
-            journal._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            journal.db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         written_s = time.perf_counter() - started
         size = _journal_bytes(state / JOURNAL_NAME)
         row = Row(scenario, "journal written by its own code", f"{count:,} rows", written_s)
@@ -218,9 +218,9 @@ def simulated_year(bench: Bench) -> list[Row]:
             now = start + day * DAY_S
             moved = _journal_rows(journal, api_url, per_day, start=day * per_day, now=now)
             journal.forget_paths(api_url, SANDBOX_APP_ID, moved, now=now + 60)
-            journal.maintain(api_url, SANDBOX_APP_ID, RETENTION_DAYS * DAY_S, now=now + 120)
+            maintain(journal, api_url, SANDBOX_APP_ID, RETENTION_DAYS * DAY_S, now=now + 120)
             if day + 1 in (30, 90, 180, 365):
-                journal._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                journal.db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 sizes[day + 1] = _journal_bytes(path)
         left = journal.summary().rows
     elapsed = time.perf_counter() - started

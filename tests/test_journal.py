@@ -23,9 +23,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.inotify import InotifyObserver
 
 from productiv_upload.core.discover import RACY_NS, Identity, discover
-from productiv_upload.core.journal import JOURNAL_NAME, Journal, NewUpload
-from productiv_upload.core.journal_schema import SCHEMA_VERSION
-from productiv_upload.core.known import split_already_uploaded
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, NewUpload, maintain
+from productiv_upload.core.journal.known import split_already_uploaded
+from productiv_upload.core.journal.schema import SCHEMA_VERSION
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import Mount, invoke, make_files
 
@@ -182,7 +182,7 @@ def test_a_version_1_journal_is_upgraded_in_place_and_its_files_are_not_sent_aga
 
     with Journal(state / JOURNAL_NAME) as journal:
         history = list(journal.history())
-        version = journal._db.execute("PRAGMA user_version").fetchone()[0]
+        version = journal.db.connection.execute("PRAGMA user_version").fetchone()[0]
         found = discover([f"exports/{name}" for name in contents]).files
         to_send, done = split_already_uploaded(found, journal, api_url, SANDBOX_APP_ID)
 
@@ -226,7 +226,7 @@ def test_rows_of_files_still_in_place_never_expire(tmp_path: Path) -> None:
     kept = make_files(folder, 2)
     with Journal(tmp_path / JOURNAL_NAME) as journal:
         journal.record_many(API, "app", [new_upload(folder, p.name) for p in kept])
-        journal.maintain(API, "app", 0, force=True, now=time.time() + 10 * 365 * 86400)
+        maintain(journal, API, "app", 0, force=True, now=time.time() + 10 * 365 * 86400)
 
         assert [path for path, gone in rows(journal)] == [str(p) for p in kept]
 
@@ -239,9 +239,9 @@ def test_rows_of_files_the_tool_moved_expire_after_the_retention(tmp_path: Path)
         journal.record_many(API, "app", [new_upload(folder, p.name) for p in moved], now=now)
         journal.forget_paths(API, "app", [str(moved[0])], now=now)
 
-        journal.maintain(API, "app", 30 * 86400, force=True, now=now + 29 * 86400)
+        maintain(journal, API, "app", 30 * 86400, force=True, now=now + 29 * 86400)
         assert len(rows(journal)) == 3
-        journal.maintain(API, "app", 30 * 86400, force=True, now=now + 31 * 86400)
+        maintain(journal, API, "app", 30 * 86400, force=True, now=now + 31 * 86400)
         assert [path for path, _ in rows(journal)] == [str(p) for p in moved[1:]]
 
 
@@ -272,7 +272,7 @@ def test_a_file_deleted_by_someone_else_is_found_gone_by_the_sweep(tmp_path: Pat
         journal.record_many(API, "app", uploads)
         files[1].unlink()
 
-        upkeep = journal.maintain(API, "app", 86400)
+        upkeep = maintain(journal, API, "app", 86400)
 
         assert upkeep.gone == 1
         assert [gone is not None for _, gone in rows(journal)] == [False, True, False]
@@ -291,7 +291,7 @@ def test_files_on_an_unmounted_filesystem_are_not_taken_for_deleted(
         journal.record_many(API, "app", uploads)
         subprocess.run(["umount", str(share)], check=True)  # the folder is back to empty
 
-        upkeep = journal.maintain(API, "app", 0, force=True)
+        upkeep = maintain(journal, API, "app", 0, force=True)
 
         assert upkeep.gone == 0
         assert len(rows(journal)) == 2
@@ -342,7 +342,7 @@ def test_a_journal_row_is_compact(tmp_path: Path) -> None:
                                    1_764_000_000 * 10**9 + i))
                 for i in range(start, start + 100)
             ])  # fmt: skip
-        journal._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        journal.db.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     per_row = (tmp_path / JOURNAL_NAME).stat().st_size / count
 
     assert per_row <= 150

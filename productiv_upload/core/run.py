@@ -25,8 +25,9 @@ from productiv_upload.core.journal import (
     JOURNAL_NAME,
     Journal,
     JournalError,
+    maintain,
 )
-from productiv_upload.core.known import split_already_uploaded
+from productiv_upload.core.journal.known import split_already_uploaded
 from productiv_upload.core.pusher import (
     NullEvents,
     Pusher,
@@ -350,7 +351,7 @@ def _upkeep(
 ) -> None:  # fmt: skip
     """Expire rows gone long enough, and look for a few files gone from their folders."""
     try:
-        journal.maintain(api_url, app_id, retention_days * 86400)
+        maintain(journal, api_url, app_id, retention_days * 86400)
     except JournalError as error:
         warn(f"journal upkeep skipped: {error}")
 

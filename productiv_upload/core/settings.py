@@ -23,6 +23,10 @@ DEFAULT_TOKEN_URL = "https://login.api.productiv.com/oauth2/token"  # noqa: S105
 # service) storage may be anywhere, so no default restriction is imposed there.
 PRODUCTION_STORAGE_HOSTS: tuple[str, ...] = ("*.amazonaws.com",)
 MAX_TOKEN_FILE_BYTES = 64 * 1024
+# The file names the units give `LoadCredential=` (see contrib/systemd/ and INTERFACE.md).
+ACCESS_TOKEN_CREDENTIAL = "productiv-access-token"  # noqa: S105 (a file name)
+CLIENT_ID_CREDENTIAL = "productiv-client-id"
+CLIENT_SECRET_CREDENTIAL = "productiv-client-secret"  # noqa: S105 (a file name)
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ def _given_credentials(
 def _credentials(
     token_file: Path | None, environ: Mapping[str, str], profile: Profile
 ) -> Credentials:
+    """Each setting from the first place that gives it: the command line, the environment,
+    systemd's credentials ($CREDENTIALS_DIRECTORY), then the config file's profile."""
     if token_file is not None:
         return Credentials(
             access_token=read_token_file(token_file),
@@ -169,17 +175,35 @@ def _credentials(
     if environ.get("PRODUCTIV_TOKEN_FILE"):
         path = Path(environ["PRODUCTIV_TOKEN_FILE"])
         return Credentials(access_token=read_token_file(path), source="PRODUCTIV_TOKEN_FILE")
-    client_id = environ.get("PRODUCTIV_CLIENT_ID")
-    client_secret = environ.get("PRODUCTIV_CLIENT_SECRET")
-    if client_id and client_secret:
+    systemd = SystemdCredentials(environ)
+    if systemd.has(ACCESS_TOKEN_CREDENTIAL):
         return Credentials(
-            client_id=_clean_secret(client_id, "PRODUCTIV_CLIENT_ID"),
-            client_secret=_clean_secret(client_secret, "PRODUCTIV_CLIENT_SECRET"),
-            source="PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET",
+            access_token=systemd.read(ACCESS_TOKEN_CREDENTIAL),
+            source=systemd.describe(ACCESS_TOKEN_CREDENTIAL),
         )
-    if client_id or client_secret:
-        raise UsageError("set both PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET, not just one")
-    return _profile_credentials(profile)
+    client_id, id_source = _client_setting(
+        environ, "PRODUCTIV_CLIENT_ID", systemd, CLIENT_ID_CREDENTIAL
+    )
+    client_secret, secret_source = _client_setting(
+        environ, "PRODUCTIV_CLIENT_SECRET", systemd, CLIENT_SECRET_CREDENTIAL
+    )
+    if client_id is None and client_secret is None:
+        return _profile_credentials(profile)
+    if client_id is None or client_secret is None:
+        # The other half may be in the config file's profile (a client id there, the secret
+        # from systemd, say); the sources above win over it.
+        from_profile = _profile_client_credentials(profile)
+        client_id = client_id or (from_profile and from_profile[0])
+        client_secret = client_secret or (from_profile and from_profile[1])
+        if not client_id or not client_secret:
+            raise UsageError(
+                "set both PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET, not just one (or "
+                "give the other as a systemd credential or in the config file)"
+            )
+        id_source = id_source or f"{profile.label} client_id"
+        secret_source = secret_source or f"{profile.label} client secret"
+    source = id_source if id_source == secret_source else f"{id_source} and {secret_source}"
+    return Credentials(client_id=client_id, client_secret=client_secret, source=source)
 
 
 def _profile_credentials(profile: Profile) -> Credentials:
@@ -187,18 +211,11 @@ def _profile_credentials(profile: Profile) -> Credentials:
     if "token_file" in values:
         path = expand_path(values["token_file"])
         return Credentials(access_token=read_token_file(path), source=f"{profile.label} token_file")
-    secret = None
-    if "client_secret_file" in values:
-        secret = read_token_file(expand_path(values["client_secret_file"]), what="secret file")
-    elif "client_secret" in values:
-        secret = _clean_secret(values["client_secret"], f"client_secret in {profile.label}")
-    if "client_id" in values and secret is not None:
-        return Credentials(
-            client_id=_clean_secret(values["client_id"], f"client_id in {profile.label}"),
-            client_secret=secret,
-            source=f"{profile.label} client_id and client secret",
-        )
-    if "client_id" in values or secret is not None:
+    pair = _profile_client_credentials(profile)
+    if pair is not None:
+        return Credentials(client_id=pair[0], client_secret=pair[1],
+                           source=f"{profile.label} client_id and client secret")  # fmt: skip
+    if {"client_id", "client_secret", "client_secret_file"} & values.keys():
         raise UsageError(
             f"{profile.label} in {printable(str(profile.path))} needs both client_id "
             "and client_secret (or client_secret_file)"
@@ -210,14 +227,43 @@ def _profile_credentials(profile: Profile) -> Credentials:
     )
 
 
-def read_token_file(path: Path, what: str = "token file") -> str:
-    """Read a token from a file only its owner can read; whitespace around it is ignored."""
+def _client_setting(
+    environ: Mapping[str, str], variable: str, systemd: SystemdCredentials, credential: str
+) -> tuple[str | None, str]:
+    if environ.get(variable):
+        return _clean_secret(environ[variable], variable), variable
+    if systemd.has(credential):
+        return systemd.read(credential), systemd.describe(credential)
+    return None, ""
+
+
+def _profile_client_credentials(profile: Profile) -> tuple[str, str] | None:
+    """The profile's client id and secret, if it names both (as _profile_credentials reads)."""
+    values = profile.values
+    if "client_id" not in values:
+        return None
+    if "client_secret_file" in values:
+        secret = read_token_file(expand_path(values["client_secret_file"]), what="secret file")
+    elif "client_secret" in values:
+        secret = _clean_secret(values["client_secret"], f"client_secret in {profile.label}")
+    else:
+        return None
+    return _clean_secret(values["client_id"], f"client_id in {profile.label}"), secret
+
+
+def read_token_file(path: Path, what: str = "token file", *, group_may_read: bool = False) -> str:
+    """Read a token from a file only its owner can read; whitespace around it is ignored.
+
+    `group_may_read`: for systemd's credentials, which it makes 0440 when it grants the
+    service's user access through an ACL (the group bits then show the ACL's mask).
+    """
     shown = f"{what} {printable(str(path))}"
+    readable_by_others = 0o004 if group_may_read else 0o044
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(f"{shown} is not a regular file")
-        if info.st_mode & 0o044:
+        if info.st_mode & readable_by_others:
             raise UsageError(
                 f"{shown} can be read by other users; run: chmod 600 {printable(str(path))}"
             )
@@ -229,6 +275,25 @@ def read_token_file(path: Path, what: str = "token file") -> str:
     except UnicodeDecodeError:
         raise UsageError(f"{shown} is not UTF-8 text") from None
     return _clean_secret(text, shown)
+
+
+class SystemdCredentials:
+    """The credentials systemd hands a service (`LoadCredential=`, `LoadCredentialEncrypted=`):
+    one file per credential in $CREDENTIALS_DIRECTORY, decrypted, in memory, private to it."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        folder = environ.get("CREDENTIALS_DIRECTORY")
+        self.folder = Path(folder) if folder else None
+
+    def has(self, name: str) -> bool:
+        return self.folder is not None and os.path.lexists(self.folder / name)
+
+    def read(self, name: str) -> str:
+        assert self.folder is not None
+        return read_token_file(self.folder / name, what="systemd credential", group_may_read=True)
+
+    def describe(self, name: str) -> str:
+        return f"systemd credential {name}"
 
 
 def _clean_secret(value: str, where: str) -> str:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from productiv_upload.common.errors import AccessRefused, ApiError, UsageError
 from productiv_upload.common.text import printable
 from productiv_upload.core.discover import Identity, LocalFile, exclusion
-from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError
-from productiv_upload.core.known import split_already_uploaded
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError, maintain
+from productiv_upload.core.journal.known import split_already_uploaded
 from productiv_upload.core.pusher import Pusher, PushEvents
 from productiv_upload.core.report import FileResult, Status
 from productiv_upload.core.run import PushRequest, connect_request, resolve_request_service
@@ -337,7 +337,7 @@ class _Loop:
         self._last_upkeep = now
         retention_s = self._request.push.journal_retention_days * 86400
         try:
-            self._journal.maintain(self._api_key, self._app_id, retention_s)
+            maintain(self._journal, self._api_key, self._app_id, retention_s)
         except JournalError as error:
             self._warn(f"journal upkeep skipped: {error}")
 

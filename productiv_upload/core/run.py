@@ -187,6 +187,7 @@ def execute_push(
             files=[results[f.filename] for f in found.files] + found.refused,
             elapsed_s=time.monotonic() - started,
             deferring=deferring,
+            interrupted=outcome is not None and outcome.interrupted,
         )
         events.finish(report)
         _settle_spool(request, report, found, warn, inform)

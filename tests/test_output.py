@@ -133,17 +133,6 @@ def test_dry_run_json_marks_files_planned_or_already_uploaded(
     assert len(sandbox.requests) == before
 
 
-def test_sandbox_flag_uploads_and_says_where_files_landed(tmp_path: Path) -> None:
-    files = make_files(tmp_path / "exports", 3)
-
-    run = run_process("push", "--sandbox", *map(str, files))
-
-    assert run.exit_code == 0, run.stderr
-    landed = Path(run.stdout.splitlines()[-1].split(" are in ", 1)[1])
-    for path in files:
-        assert (landed / path.name).read_bytes() == path.read_bytes()
-
-
 def test_python_dash_m_and_version() -> None:
     run = run_process("--version")
     assert run.exit_code == 0

@@ -69,9 +69,7 @@ def test_keep_sandbox_keeps_the_uploaded_files_and_names_where(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("mode", ["--json", "--quiet"])
-def test_json_and_quiet_runs_say_on_stderr_where_the_files_went(
-    tmp_path: Path, mode: str
-) -> None:
+def test_json_and_quiet_runs_say_on_stderr_where_the_files_went(tmp_path: Path, mode: str) -> None:
     files = make_files(tmp_path / "exports", 2)
 
     run = run_process("push", "--sandbox", "--keep-sandbox", mode, *map(str, files))

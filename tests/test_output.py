@@ -168,3 +168,14 @@ def test_on_a_terminal_a_live_view_and_a_summary_table_are_drawn(tmp_path: Path)
     assert "3/3 files" in text  # the overall bar
     assert "Attempts" in text  # the summary table's header
     assert "3 files: 3 uploaded, 0 skipped, 0 failed" in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0.0162, "16 ms"), (0.9994, "999 ms"), (7.84, "7.8 s"), (125.2, "2 min 05 s"),
+     (3725, "1 h 02 min")],
+)  # fmt: skip
+def test_a_run_takes_a_time_shown_at_its_own_scale(seconds: float, shown: str) -> None:
+    from productiv_upload.common.text import human_duration
+
+    assert human_duration(seconds) == shown

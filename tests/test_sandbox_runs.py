@@ -42,10 +42,7 @@ def test_a_sandbox_run_removes_its_folder_and_says_so(tmp_path: Path) -> None:
 
     assert run.exit_code == 0, run.stderr
     note = run.stdout.splitlines()[-1]
-    assert note == (
-        "sandbox: 3 files stored in the sandbox, whose folder was removed at the end of the "
-        "run (--keep-sandbox keeps it)"
-    )
+    assert note == "sandbox: the 3 files it stored were removed with it (--keep-sandbox keeps them)"
     assert temporary_folders() == []
 
 

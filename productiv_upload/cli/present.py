@@ -176,7 +176,8 @@ class LivePresenter:
         self._display.stop()
         if self._show_table:
             print_table(self._console, report)
-        self._console.print(summary_line(report), markup=False, highlight=False)
+        # One line however narrow the terminal: it wraps it, and a copy of it stays one line.
+        self._console.print(summary_line(report), markup=False, highlight=False, soft_wrap=True)
 
 
 def print_table(console: Console, report: RunReport) -> None:
@@ -205,7 +206,8 @@ def print_table(console: Console, report: RunReport) -> None:
     if hidden:
         console.print(f"… and {plural(hidden, 'more failed file')} (--json lists every file)")
     if len(listed) < len(report.files):
-        console.print(not_started_line(len(report.files) - len(listed)), style="yellow")
+        console.print(not_started_line(len(report.files) - len(listed)), style="yellow",
+                      soft_wrap=True)  # fmt: skip
 
 
 class SilentPresenter(NullRunEvents):

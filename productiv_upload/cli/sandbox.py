@@ -97,9 +97,11 @@ class SandboxRun:
             return f"sandbox: {stored}its folder {self.folder} is kept: delete it when done"
         if not uploaded:
             return None
+        if uploaded == 1:
+            return "sandbox: the file it stored was removed with it (--keep-sandbox keeps it)"
         return (
-            f"sandbox: {plural(uploaded, 'file')} stored in the sandbox, whose folder was removed "
-            "at the end of the run (--keep-sandbox keeps it)"
+            f"sandbox: the {uploaded} files it stored were removed with it "
+            "(--keep-sandbox keeps them)"
         )
 
 

@@ -229,3 +229,21 @@ def test_the_documented_signature_still_works(
 
     assert result.ok
     assert json.loads(json.dumps(result.report()))["counts"]["uploaded"] == 2
+
+
+@pytest.mark.parametrize(
+    ("core", "python"),
+    [
+        ("less than --min-age 60 s; eligible", "less than min_age=60 s; eligible"),
+        ("pass --wait-lock SECONDS to wait for it", "pass wait_lock=SECONDS to wait for it"),
+        ("--move-to /data/sent is not a folder", "move_to=/data/sent is not a folder"),
+        ("add --recursive to upload every file", "add recursive=True to upload every file"),
+        ("that --token-url and --api-url belong", "that token_url= and api_url= belong"),
+        ("exports/--force.json is missing", "exports/--force.json is missing"),  # a path
+        ("cannot open a= 1.json", "cannot open a= 1.json"),  # not an option: left alone
+    ],
+)
+def test_the_core_s_option_names_become_parameters(core: str, python: str) -> None:
+    from productiv_upload.library.arguments import python_words
+
+    assert python_words(core) == python

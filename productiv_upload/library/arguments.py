@@ -50,7 +50,7 @@ CLI_OPTIONS: dict[str, str] = {
 CLI_ONLY: dict[str, str] = {
     "--files-from": "pass the list itself as paths",
     "--null": "goes with --files-from; paths need no separator",
-    "--sandbox": "start `productiv-upload sandbox` (or the Sandbox class) and pass its api_url",
+    "--sandbox": "start `productiv-upload sandbox` and pass the api_url it prints",
     "--keep-sandbox": "goes with --sandbox",
     "--json": "the result is the report: PushResult.report()",
     "--report": "write json.dumps(result.report()) where you need it",
@@ -67,20 +67,23 @@ PYTHON_ONLY: dict[str, str] = {
 }
 SECRET_PARAMETERS = frozenset({"access_token", "client_secret"})
 
-_OPTION = re.compile(r"(?<![\w/.-])(--[a-z][a-z0-9-]*)(?![\w-])")
-# What may follow an option as its value in a message: a number, a path, or a METAVAR.
-_SHOWN_VALUE = re.compile(r" ([0-9./~]\S*|[A-Z]+\b)")
+# An option as the core's messages name it, and the value shown after it, if any: a number, a
+# path or a METAVAR (`--min-age 60 s`, `--move-to /x`, `--wait-lock SECONDS`).
+_OPTION = re.compile(r"(?<![\w/.-])(--[a-z][a-z0-9-]*)(?![\w-])(?: ([0-9./~]\S*|[A-Z]+\b))?")
 
 
 def python_words(message: str) -> str:
     """`message` with each command-line option named as push()'s parameter."""
 
     def parameter(match: re.Match[str]) -> str:
-        return CLI_OPTIONS.get(match[1], match[1])
+        option, value = match[1], match[2]
+        named = CLI_OPTIONS.get(option, option)
+        if value is None:
+            return named
+        # `min_age=60 s`: the value shown after an option joins its parameter.
+        return named + value if named.endswith("=") else f"{named} {value}"
 
-    named = _OPTION.sub(parameter, message)
-    # `min_age= 60 s` reads as `min_age=60 s`: the value that followed the option joins it.
-    return re.sub(r"(\w=)" + _SHOWN_VALUE.pattern, r"\1\2", named)
+    return _OPTION.sub(parameter, message)
 
 
 Check = Callable[[str, object], None]

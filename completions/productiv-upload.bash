@@ -12,7 +12,7 @@ _productiv_upload_spec() {
             arguments="nothing" ;;
         "push")
             commands=""
-            flags="-r --recursive -0 --null --allow-empty --sandbox --force --checksum --delete-after --dry-run --json -q --quiet --debug -h --help"
+            flags="-r --recursive -0 --null --allow-empty --sandbox --keep-sandbox --force --checksum --delete-after --dry-run --json -q --quiet --debug -h --help"
             values="--exclude --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --batch-size --retries --timeout --journal-retention --wait-lock --limit-rate --max-age --min-age"
             files="--files-from --token-file --report --log-file"
             dirs="--state-dir --move-to"

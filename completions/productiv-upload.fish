@@ -25,6 +25,7 @@ complete --command productiv-upload --condition '__fish_seen_subcommand_from pus
 complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --long-option storage-host --require-parameter --description 'Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default: *.amazonaws.com for Productiv\'s API, any otherwise)'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --long-option type --require-parameter --description 'Passed to the API as the `type` parameter (users, contracts...)'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --long-option sandbox --description 'Upload to a local sandbox started for this run'
+complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --long-option keep-sandbox --description 'With --sandbox: keep its folder of uploaded files (removed at the end otherwise)'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --short-option j --long-option concurrency --require-parameter --description 'Parallel PUTs'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --long-option batch-size --require-parameter --description 'File names per URL request'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --long-option retries --require-parameter --description 'Retries after faults (429, 5xx, timeouts, dropped connections)'

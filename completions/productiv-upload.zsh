@@ -53,6 +53,7 @@ _productiv_upload_push() {
         '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
         '--type[Passed to the API as the `type` parameter (users, contracts...)]:value: ' \
         '--sandbox[Upload to a local sandbox started for this run]' \
+        '--keep-sandbox[With --sandbox\: keep its folder of uploaded files (removed at the end otherwise)]' \
         '(-j --concurrency)-j[Parallel PUTs]:value: ' \
         '(-j --concurrency)--concurrency[Parallel PUTs]:value: ' \
         '--batch-size[File names per URL request]:value: ' \

@@ -3,9 +3,11 @@
     PRODUCTIV_APP_ID=... PRODUCTIV_CLIENT_ID=... PRODUCTIV_CLIENT_SECRET=... \
         python examples/python_api.py 'exports/*.json'
 
-Settings come from the environment and the config file, as for the command line. The task
+Settings come from the environment and the config file, as for the command line. An empty
+exports folder is a success (allow_empty=True): the task has nothing to do this time. The task
 fails (raises) when any file failed, so the scheduler retries it; a rerun sends only what did
-not arrive, because the journal remembers what did.
+not arrive, because the journal remembers what did. `on_file` only logs: were it to raise, the
+push would stop, finishing and recording the files in flight, and raise that exception.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def upload_exports(patterns: list[str]) -> PushResult:
         log.info("%s %s", result.status, result.path)
 
     try:
-        result = push(patterns, min_age=5, on_file=on_file)
+        result = push(patterns, min_age=5, allow_empty=True, on_file=on_file)
     except (AccessRefused, LockHeld) as error:
         # Credentials refused or another push running: retrying now would not help.
         log.error("push did not run: %s", error)

@@ -28,6 +28,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("PRODUCTIV_UPLOAD_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("NO_COLOR", "1")
+    # Processes the tests start make their temporary folders (a `--sandbox` run's) in here,
+    # which pytest cleans: a run never leaves folders in the machine's /tmp.
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
 
 
 @pytest.fixture

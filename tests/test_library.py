@@ -218,9 +218,11 @@ def test_a_held_lock_raises_lock_held(
 def test_out_of_range_arguments_are_usage_errors(sandbox_env: dict[str, str]) -> None:
     from productiv_upload import UsageError, push
 
-    with pytest.raises(UsageError, match=r"concurrency must be 1\.\.64"):
+    with pytest.raises(UsageError, match=r"concurrency must be from 1 to 64, not 0"):
         push(["x.json"], concurrency=0)
-    with pytest.raises(UsageError, match="not a single string"):
+    with pytest.raises(
+        UsageError, match="paths must be a list of paths or patterns, not a single one"
+    ):
         push("x.json")
 
 

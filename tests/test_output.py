@@ -133,17 +133,6 @@ def test_dry_run_json_marks_files_planned_or_already_uploaded(
     assert len(sandbox.requests) == before
 
 
-def test_sandbox_flag_uploads_and_says_where_files_landed(tmp_path: Path) -> None:
-    files = make_files(tmp_path / "exports", 3)
-
-    run = run_process("push", "--sandbox", *map(str, files))
-
-    assert run.exit_code == 0, run.stderr
-    landed = Path(run.stdout.splitlines()[-1].split(" are in ", 1)[1])
-    for path in files:
-        assert (landed / path.name).read_bytes() == path.read_bytes()
-
-
 def test_python_dash_m_and_version() -> None:
     run = run_process("--version")
     assert run.exit_code == 0
@@ -179,3 +168,14 @@ def test_on_a_terminal_a_live_view_and_a_summary_table_are_drawn(tmp_path: Path)
     assert "3/3 files" in text  # the overall bar
     assert "Attempts" in text  # the summary table's header
     assert "3 files: 3 uploaded, 0 skipped, 0 failed" in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0.0162, "16 ms"), (0.9994, "999 ms"), (7.84, "7.8 s"), (125.2, "2 min 05 s"),
+     (3725, "1 h 02 min")],
+)  # fmt: skip
+def test_a_run_takes_a_time_shown_at_its_own_scale(seconds: float, shown: str) -> None:
+    from productiv_upload.common.text import human_duration
+
+    assert human_duration(seconds) == shown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -144,3 +145,87 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(
     run = invoke("push", *map(str, files))
 
     assert run.exit_code == 0, run.stderr
+
+
+def interrupt_after_some_uploads(
+    sandbox: Sandbox, start_push: StartCli, *args: str
+) -> tuple[str, str]:
+    sandbox.faults.latency_s = 0.05
+    process = start_push("-j", "4", *args)
+    wait_for(lambda: stored_puts(sandbox) >= 8)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=15)
+    assert process.returncode == 130, stderr
+    return stdout, stderr
+
+
+SUMMARY = re.compile(
+    r"^300 files: (\d+) uploaded, 0 skipped, (\d+) failed, (\d+) not sent; .* in .*; "
+    r"interrupted: run the same command again to send the rest$"
+)
+
+
+def test_an_interrupted_run_counts_the_files_it_never_started_in_one_line(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
+) -> None:
+    files = make_files(tmp_path / "exports", 300)
+    pattern = str(tmp_path / "exports" / "*.json")
+    report_path = tmp_path / "report.json"
+
+    stdout, _ = interrupt_after_some_uploads(sandbox, start_push, "--report", str(report_path),
+                                             pattern)  # fmt: skip
+
+    lines = stdout.splitlines()
+    summary = SUMMARY.match(lines[-1])
+    assert summary, lines[-1]
+    uploaded, failed, not_sent = map(int, summary.groups())
+    assert uploaded == stored_puts(sandbox)
+    assert uploaded + failed + not_sent == 300
+    assert not_sent > 200
+    assert lines[-2] == f"{not_sent} files not sent: the run was interrupted before they started"
+    assert "interrupted before it was sent" not in stdout  # not a line for each
+    # The report still lists every file, those never started as failed with the reason.
+    report = json.loads(report_path.read_text())
+    assert len(report["files"]) == 300
+    never = [f for f in report["files"] if f["error"] == "interrupted before it was sent"]
+    assert len(never) == not_sent
+    assert {f["status"] for f in never} == {"failed"}
+
+    sandbox.faults.latency_s = 0
+    rerun = invoke("push", "--json", pattern)  # the same command sends the rest
+    assert rerun.exit_code == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["counts"]["skipped"] == uploaded
+    assert [sandbox.put_count(SANDBOX_APP_ID, f.name) for f in files] == [1] * 300
+
+
+def test_an_interrupted_quiet_run_says_it_in_its_one_summary_line(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
+) -> None:
+    make_files(tmp_path / "exports", 300)
+
+    stdout, _ = interrupt_after_some_uploads(sandbox, start_push, "-q",
+                                             str(tmp_path / "exports" / "*.json"))  # fmt: skip
+
+    notice, *failed, summary = stdout.splitlines()
+    assert SUMMARY.match(summary), summary
+    assert "interrupted: letting 4 transfer(s) in flight finish" in notice
+    # Between them, only the files cut short while being sent, each with its reason.
+    assert all(line.endswith("interrupted while it was being sent") for line in failed), failed
+    assert len(failed) <= 4
+
+
+def test_an_interrupted_json_run_says_on_stderr_what_was_not_sent(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_push: StartCli
+) -> None:
+    make_files(tmp_path / "exports", 300)
+
+    stdout, stderr = interrupt_after_some_uploads(sandbox, start_push, "--json",
+                                                  str(tmp_path / "exports" / "*.json"))  # fmt: skip
+
+    report = json.loads(stdout)
+    uploaded = report["counts"]["uploaded"]
+    not_sent = sum(f["error"] == "interrupted before it was sent" for f in report["files"])
+    assert stderr.splitlines()[-1] == (
+        f"productiv-upload: interrupted: {uploaded} of 300 files uploaded, {not_sent} not sent; "
+        "run the same command again to send the rest"
+    )

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,14 @@ def test_the_readme_shows_commands_and_all_are_accounted_for() -> None:
 
 
 @pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A sandbox that takes any app id, as the one a user starts does: the commands run as
+    written, `--app-id myAppId` included."""
+    with Sandbox(tmp_path / "bucket", any_app=True) as server:
+        yield server
+
+
+@pytest.fixture
 def workspace(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A home and a working folder where the README's examples make sense."""
     home = tmp_path / "home"
@@ -84,7 +93,7 @@ def workspace(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize("command", [c for c in readme_commands() if c not in NOT_RUN])
 def test_readme_command_runs(command: str, workspace: Path, sandbox: Sandbox) -> None:
-    runnable = CRON_SCHEDULE.sub("", command).replace("myAppId", SANDBOX_APP_ID)
+    runnable = CRON_SCHEDULE.sub("", command)
     if runnable.startswith("productiv-upload sandbox"):
         run_sandbox_command(runnable, workspace)
         return

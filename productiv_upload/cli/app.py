@@ -126,6 +126,15 @@ def push(
             help="Upload to a local sandbox started for this run.",
         ),
     ] = False,
+    keep_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--keep-sandbox",
+            rich_help_panel=cli_options.SERVICE,
+            help="With --sandbox: keep its folder of uploaded files (removed at the end "
+            "otherwise).",
+        ),
+    ] = False,
     concurrency: cli_options.Concurrency = 8,
     batch_size: Annotated[
         int,
@@ -229,6 +238,8 @@ def push(
     from productiv_upload.core.run import PushRequest
 
     rate = _checked_transfer_options(limit_rate, move_to, delete_after)
+    if keep_sandbox and not sandbox:
+        _fail("--keep-sandbox goes with --sandbox", ExitStatus.BAD_INPUT)
     request = PushRequest(
         paths=paths or [], recursive=recursive, files_from=files_from, null=null,
         excludes=exclude or [], allow_empty=allow_empty, app_id=app_id, api_url=api_url,
@@ -239,8 +250,9 @@ def push(
         max_age_hours=max_age, min_age=min_age, checksum=checksum,
         journal_retention_days=journal_retention,
     )  # fmt: skip
-    output = PushOutput(sandbox=sandbox, json_report=json_report, report_path=report,
-                        log_file=log_file, quiet=quiet, debug=debug)  # fmt: skip
+    output = PushOutput(sandbox=sandbox, keep_sandbox=keep_sandbox, json_report=json_report,
+                        report_path=report, log_file=log_file, quiet=quiet,
+                        debug=debug)  # fmt: skip
     # cron and systemd stop jobs with SIGTERM: treat it like Ctrl-C, finishing cleanly.
     signal.signal(signal.SIGTERM, _interrupt)
     _exit(_guarded(lambda: run_push(request, output, redactor=_redactor(ctx)), debug))

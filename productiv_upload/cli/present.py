@@ -11,22 +11,14 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
-from productiv_upload.common.text import human_size, plural, printable
+from productiv_upload.cli.live import MAX_ROWS, LiveDisplay, LiveView
+from productiv_upload.common.text import human_duration, human_size, plural, printable
 from productiv_upload.core.discover import LocalFile
 from productiv_upload.core.pusher import make_batches
-from productiv_upload.core.report import FileResult, RunReport, Status
+from productiv_upload.core.report import FileResult, RunReport, Status, never_started
 from productiv_upload.core.run import NullRunEvents, RunEvents
 
 TABLE_ALL_ROWS_UP_TO = 30  # past this many files, the final table lists failures only
@@ -49,12 +41,32 @@ def summary_line(report: RunReport) -> str:
             f"app {printable(report.app_id)}; nothing was contacted"
         )
     rate = report.bytes_uploaded / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    not_started = len(report.not_started)
     deferred = f", {counts['deferred']} deferred" if counts.get("deferred") else ""
-    return (
+    unsent = f", {not_started} not sent" if not_started else ""
+    line = (
         f"{plural(total, 'file')}: {counts['uploaded']} uploaded, {counts['skipped']} skipped, "
-        f"{counts['failed']} failed{deferred}; {human_size(report.bytes_uploaded)} in "
-        f"{report.elapsed_s:.1f} s ({human_size(rate)}/s)"
+        f"{counts['failed'] - not_started} failed{deferred}{unsent}; "
+        f"{human_size(report.bytes_uploaded)} in {human_duration(report.elapsed_s)} "
+        f"({human_size(rate)}/s)"
     )
+    if report.interrupted:
+        line += "; interrupted: run the same command again to send the rest"
+    return line
+
+
+def interrupted_line(report: RunReport) -> str:
+    """What an interrupted run says when its summary line is not shown (--json)."""
+    counts = report.counts()
+    return (
+        f"interrupted: {counts['uploaded']} of {plural(len(report.files), 'file')} uploaded, "
+        f"{len(report.not_started)} not sent; run the same command again to send the rest"
+    )
+
+
+def not_started_line(count: int) -> str:
+    """The one line that stands for every file an interrupt kept from starting."""
+    return f"{plural(count, 'file')} not sent: the run was interrupted before they started"
 
 
 def _timestamp() -> str:
@@ -93,6 +105,8 @@ class PlainPresenter:
         pass
 
     def file_finished(self, result: FileResult) -> None:
+        if never_started(result):
+            return  # counted in one line at the end, however many there are
         if self._quiet and result.status is not Status.FAILED:
             return
         self._write(plain_result_line(result))
@@ -101,12 +115,15 @@ class PlainPresenter:
         self._write(f"{_timestamp()} {message}")
 
     def finish(self, report: RunReport) -> None:
-        failed = report.failed
+        failed = [r for r in report.failed if not never_started(r)]
+        not_started = len(report.not_started)
         stamp = f"{_timestamp()} " if self._log else ""
         if failed and not self._quiet:
             self._write(f"{stamp}{plural(len(failed), 'file')} failed:")
             for result in failed:
                 self._write(f"  {printable(result.path)}: {printable(result.error or 'failed')}")
+        if not_started and not self._quiet:
+            self._write(stamp + not_started_line(not_started))
         self._write(stamp + summary_line(report))
 
     def _write(self, line: str) -> None:
@@ -115,84 +132,35 @@ class PlainPresenter:
             self._out.flush()
 
 
-class _Progress(Progress):
-    def refresh(self) -> None:
-        # rich redraws synchronously on every add, reset and update call that asks for it;
-        # with thousands of small files that costs more than the uploads. The live display's
-        # own thread still redraws 8 times a second, and once more when it stops.
-        pass
-
-
 class LivePresenter:
-    """A live view: one overall bar, and a fixed few rows for the transfers in flight.
+    """A live view (see `cli.live`) while the run goes, then the table and the summary."""
 
-    The number of rows never grows with the number of files, so drawing costs the same for 10
-    files or 100,000.
-    """
-
-    def __init__(self, console: Console, *, rows: int = 4, show_table: bool = True) -> None:
+    def __init__(self, console: Console, *, rows: int = MAX_ROWS, show_table: bool = True) -> None:
         self._console = console
         self._show_table = show_table
-        self._lock = threading.Lock()
-        self._progress = _Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            refresh_per_second=8,
-            transient=True,  # the table and summary replace the bars when the run ends
-        )
-        self._overall = self._progress.add_task("starting", total=0, start=True)
-        self._free_rows = [self._progress.add_task("", total=1, visible=False) for _ in range(rows)]
-        self._row_of: dict[str, TaskID] = {}
-        self._active: set[str] = set()
-        self._files = self._done = 0
+        self._view = LiveView(max_rows=rows)
+        self._display = LiveDisplay(console, self._view)
 
     def start(self, files: int, total_bytes: int) -> None:
-        self._files = files
-        self._progress.update(self._overall, total=total_bytes)
-        self._describe()
-        self._progress.start()
+        self._view.start(files, total_bytes)
+        self._display.start()
 
     def file_started(self, file: LocalFile) -> None:
-        with self._lock:
-            self._active.add(file.filename)
-            if self._free_rows and file.filename not in self._row_of:
-                row = self._free_rows.pop()
-                self._row_of[file.filename] = row
-                self._progress.reset(
-                    row,
-                    total=max(file.size, 1),
-                    visible=True,
-                    description=f"  {printable(file.filename, 40)}",
-                )
-            self._describe()
+        self._view.file_started(file)
 
     def bytes_sent(self, file: LocalFile, count: int) -> None:
-        self._progress.advance(self._overall, count)
-        row = self._row_of.get(file.filename)
-        if row is not None:
-            self._progress.advance(row, count)
+        self._view.bytes_sent(file, count)
 
     def file_finished(self, result: FileResult) -> None:
-        with self._lock:
-            self._done += 1
-            self._active.discard(result.filename)
-            row = self._row_of.pop(result.filename, None)
-            if row is not None:
-                self._progress.update(row, visible=False)
-                self._free_rows.append(row)
-            self._describe()
+        self._view.file_finished(result)
         if result.status is Status.DEFERRED:
-            self._progress.console.print(
+            self._display.print(
                 Text.assemble(
                     ("deferred ", "yellow"), printable(result.path), ": ", result.error or ""
                 )
             )
-        if result.status is Status.FAILED:
-            self._progress.console.print(
+        if result.status is Status.FAILED and not never_started(result):
+            self._display.print(
                 Text.assemble(
                     ("failed ", "bold red"),
                     printable(result.path),
@@ -202,46 +170,44 @@ class LivePresenter:
             )
 
     def notice(self, message: str) -> None:
-        self._progress.console.print(Text(message, style="yellow"))
+        self._display.print(Text(message, style="yellow"))
 
     def finish(self, report: RunReport) -> None:
-        self._progress.stop()
+        self._display.stop()
         if self._show_table:
             print_table(self._console, report)
-        self._console.print(summary_line(report), markup=False, highlight=False)
-
-    def _describe(self) -> None:
-        self._progress.update(
-            self._overall,
-            description=f"{self._done}/{self._files} files · {len(self._active)} in flight",
-        )
+        # One line however narrow the terminal: it wraps it, and a copy of it stays one line.
+        self._console.print(summary_line(report), markup=False, highlight=False, soft_wrap=True)
 
 
 def print_table(console: Console, report: RunReport) -> None:
-    rows = sorted(report.files, key=lambda r: (r.status is not Status.FAILED, r.path))
+    listed = [r for r in report.files if not never_started(r)]
+    rows = sorted(listed, key=lambda r: (r.status is not Status.FAILED, r.path))
     if len(rows) > TABLE_ALL_ROWS_UP_TO:
         rows = [r for r in rows if r.status is Status.FAILED]
-    if not rows:
-        return
     hidden = len(rows) - TABLE_MAX_FAILURES if len(rows) > TABLE_MAX_FAILURES else 0
     rows = rows[: len(rows) - hidden]
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("File", overflow="fold")
-    table.add_column("Size", justify="right")
-    table.add_column("Status")
-    table.add_column("Attempts", justify="right")
-    table.add_column("Reason", overflow="fold")
-    for result in rows:
-        table.add_row(
-            Text(printable(result.path)),
-            human_size(result.size),
-            Text(result.status.value, style=_STATUS_STYLE[result.status]),
-            str(result.attempts),
-            Text(printable(result.error or "")),
-        )
-    console.print(table)
+    if rows:
+        table = Table(show_edge=False, header_style="bold")
+        table.add_column("File", overflow="fold")
+        table.add_column("Size", justify="right")
+        table.add_column("Status")
+        table.add_column("Attempts", justify="right")
+        table.add_column("Reason", overflow="fold")
+        for result in rows:
+            table.add_row(
+                Text(printable(result.path)),
+                human_size(result.size),
+                Text(result.status.value, style=_STATUS_STYLE[result.status]),
+                str(result.attempts),
+                Text(printable(result.error or "")),
+            )
+        console.print(table)
     if hidden:
         console.print(f"… and {plural(hidden, 'more failed file')} (--json lists every file)")
+    if len(listed) < len(report.files):
+        console.print(not_started_line(len(report.files) - len(listed)), style="yellow",
+                      soft_wrap=True)  # fmt: skip
 
 
 class SilentPresenter(NullRunEvents):
@@ -286,7 +252,7 @@ class TeePresenter:
 def choose_presenter(
     stdout: TextIO, stderr: TextIO, *, json_report: bool, quiet: bool, concurrency: int
 ) -> Presenter:
-    rows = min(concurrency, 4)
+    rows = min(concurrency, MAX_ROWS)  # one per transfer in flight, as far as they fit
     if json_report:
         # stdout belongs to the report; a person watching stderr still gets the live view.
         if stderr.isatty():
@@ -300,7 +266,7 @@ def choose_presenter(
 
 
 def dry_run_listing(
-    out: TextIO, api_url: str, report: RunReport, batch_size: int, *, quiet: bool
+    out: TextIO, destination: str, report: RunReport, batch_size: int, *, quiet: bool
 ) -> None:
     """What --dry-run prints: the batches that would be asked for, and what would be skipped."""
     if not quiet:
@@ -308,8 +274,8 @@ def dry_run_listing(
         files = [LocalFile(r.path, r.filename, r.size, 0) for r in planned]
         batches = make_batches(files, batch_size)
         out.write(
-            f"would ask {printable(api_url)} for upload URLs for app {printable(report.app_id)}, "
-            f"in {plural(len(batches), 'batch', 'batches')}:\n"
+            f"would ask {printable(destination)} for upload URLs for app "
+            f"{printable(report.app_id)}, in {plural(len(batches), 'batch', 'batches')}:\n"
         )
         for number, batch in enumerate(batches, 1):
             out.write(f"batch {number}/{len(batches)}: {plural(len(batch), 'file')}\n")

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,14 +31,14 @@ from productiv_upload.cli.present import (
     TeePresenter,
     choose_presenter,
     dry_run_listing,
+    interrupted_line,
 )
 from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
 from productiv_upload.common.redact import Redactor, redacting
 from productiv_upload.common.text import printable
 from productiv_upload.core.pusher import Stop
 from productiv_upload.core.report import RunReport
-from productiv_upload.core.run import PushRequest, Target, execute_push
-from productiv_upload.core.settings import Credentials, ServiceSettings
+from productiv_upload.core.run import PushRequest, execute_push
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,7 @@ class PushOutput:
     """The options that concern what the command shows and writes, not what it sends."""
 
     sandbox: bool = False
+    keep_sandbox: bool = False  # keep the sandbox's folder (removed at the end otherwise)
     json_report: bool = False
     report_path: Path | None = None
     log_file: Path | None = None
@@ -109,9 +109,20 @@ def _run_push(
         stderr.write(f"productiv-upload: warning: {message}\n")
         _log_line(output.log_file, f"warning: {message}", redactor)
 
+    # Notes beside the report and the summary: stderr when stdout holds only those.
+    notes = stderr if output.json_report or output.quiet else stdout
     with contextlib.ExitStack() as stack:
         presenter = _presenter(request, output, stack, stdout, stderr, redactor, guards)
-        target, landing = _sandbox(request, stack) if output.sandbox else (None, None)
+        sandbox = None
+        if output.sandbox:
+            from productiv_upload.cli.sandbox import start_sandbox  # its server only when asked
+
+            sandbox = start_sandbox(request, output.keep_sandbox, stack)
+        if request.files_from == "-" and _is_terminal(stdin or sys.stdin):
+            # Without this, a terminal just waits and looks hung.
+            stderr.write("productiv-upload: reading file names from standard input, one per "
+                         "line; end with Ctrl-D\n")  # fmt: skip
+            stderr.flush()
 
         def inform(message: str) -> None:
             if not output.json_report and not output.quiet:
@@ -119,14 +130,20 @@ def _run_push(
 
         run = execute_push(request, presenter, warn=warn, inform=inform,
                            on_secret=redactor.add, environ=environ, stdin=stdin,
-                           target=target, stop=stop)  # fmt: skip
+                           target=sandbox.target if sandbox else None, stop=stop)  # fmt: skip
         report = run.report
         if report.dry_run and not output.json_report:
-            dry_run_listing(stdout, run.service.api_url, report, request.batch_size,
+            destination = "a sandbox" if sandbox else run.service.api_url
+            dry_run_listing(stdout, destination, report, request.batch_size,
                             quiet=output.quiet)  # fmt: skip
         problems = _write_reports(output, report, stdout, redactor)
-        if landing is not None and not output.json_report and not output.quiet:
-            stdout.write(f"sandbox: uploaded files are in {landing / report.app_id}\n")
+        if sandbox is not None:
+            note = sandbox.note(report)
+            if note:
+                notes.write(f"{note}\n")
+        if run.interrupted and output.json_report:
+            # The summary line that says so is not printed with --json.
+            stderr.write(f"productiv-upload: {interrupted_line(report)}\n")
         stdout.flush()
 
     if run.fatal is not None:
@@ -148,25 +165,6 @@ def _run_push(
     if problems and run.exit_code == ExitStatus.OK:
         return int(ExitStatus.FILES_FAILED)
     return run.exit_code
-
-
-def _sandbox(request: PushRequest, stack: contextlib.ExitStack) -> tuple[Target, Path]:
-    """Start a sandbox for this run; rehearsals keep their journal beside its files."""
-    from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
-
-    landing = Path(tempfile.mkdtemp(prefix="productiv-sandbox-"))
-    sandbox = stack.enter_context(Sandbox(landing))
-    service = ServiceSettings(
-        api_url=sandbox.api_url,
-        app_id=request.app_id or SANDBOX_APP_ID,
-        token_url=sandbox.token_url,
-        credentials=Credentials(access_token=SANDBOX_TOKEN, source="--sandbox"),
-        sources={
-            "api_url": "--sandbox",
-            "app_id": "--app-id" if request.app_id else "--sandbox",
-        },
-    )
-    return Target(service, request.state_dir or landing / "state"), landing
 
 
 def _presenter(
@@ -240,3 +238,8 @@ def _is_fd(stream: TextIO, number: int) -> bool:
         return stream.fileno() == number
     except (OSError, ValueError):
         return False  # an in-memory stream (tests, a caller's buffer)
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

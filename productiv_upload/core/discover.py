@@ -181,7 +181,10 @@ def _expand(
         raise UsageError(f"no such file or directory: {printable(given)}")
     matches = expand_pattern(given)
     if not matches and not allow_empty:
-        raise UsageError(f"no files match the pattern {printable(given)}")
+        raise UsageError(
+            f"no files match the pattern {printable(given)} (if that can happen, as with a "
+            "spool folder that is empty at times, add --allow-empty)"
+        )
     for match in matches:
         if os.path.isdir(match):
             if recursive:

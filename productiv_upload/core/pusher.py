@@ -27,7 +27,12 @@ from productiv_upload.common.errors import (
 from productiv_upload.common.redact import redact
 from productiv_upload.core.discover import LocalFile
 from productiv_upload.core.journal import Journal, JournalError, NewUpload
-from productiv_upload.core.report import FileResult, Status
+from productiv_upload.core.report import (
+    CUT_SHORT_REASON,
+    NOT_STARTED_REASON,
+    FileResult,
+    Status,
+)
 from productiv_upload.core.settings import ServiceSettings
 from productiv_upload.core.transfer import PutOutcome, put_file
 from productiv_upload.service.api import MAX_BATCH, ProductivApi
@@ -205,7 +210,7 @@ class Pusher:
             url_pool.shutdown(wait=False, cancel_futures=True)
             put_pool.shutdown(wait=not interrupted, cancel_futures=True)
 
-        unfinished = "interrupted before it was sent" if interrupted else "not sent"
+        unfinished = NOT_STARTED_REASON if interrupted else "not sent"
         if stopped is not None:
             unfinished = f"not sent: {stopped}"
         if state.fatal is not None:
@@ -381,7 +386,7 @@ class Pusher:
             pass
         self._cancel.set()
         for file in state.in_flight.values():
-            self._record(state, _failed(file, "interrupted while it was being sent"))
+            self._record(state, _failed(file, CUT_SHORT_REASON))
         state.in_flight.clear()
 
     # --- in the URL thread ---

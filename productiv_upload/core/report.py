@@ -15,6 +15,12 @@ class Status(StrEnum):
     DEFERRED = "deferred"  # modified too recently under --min-age; the next run takes it
 
 
+# The reasons an interrupted run gives the files it did not finish. The JSON report lists them
+# as failed; what people read counts the files never started as "not sent", in one line.
+NOT_STARTED_REASON = "interrupted before it was sent"
+CUT_SHORT_REASON = "interrupted while it was being sent"
+
+
 @dataclass(frozen=True)
 class FileResult:
     path: str  # as the user gave it or as it was found below a directory
@@ -32,6 +38,7 @@ class RunReport:
     files: list[FileResult] = field(default_factory=list)
     elapsed_s: float = 0.0
     deferring: bool = False  # --min-age was given: `counts` has a `deferred` key
+    interrupted: bool = False  # Ctrl-C or SIGTERM stopped the run (not in the JSON report)
 
     def counts(self) -> dict[str, int]:
         counts = {Status.UPLOADED.value: 0, Status.SKIPPED.value: 0, Status.FAILED.value: 0}
@@ -50,6 +57,11 @@ class RunReport:
     @property
     def failed(self) -> list[FileResult]:
         return [r for r in self.files if r.status is Status.FAILED]
+
+    @property
+    def not_started(self) -> list[FileResult]:
+        """Files an interrupt kept from starting: a rerun sends them."""
+        return [r for r in self.files if never_started(r)]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,3 +83,11 @@ class RunReport:
             "bytes_uploaded": self.bytes_uploaded,
             "elapsed_s": round(self.elapsed_s, 3),
         }
+
+
+def never_started(result: FileResult) -> bool:
+    return (
+        result.status is Status.FAILED
+        and result.attempts == 0
+        and result.error == NOT_STARTED_REASON
+    )

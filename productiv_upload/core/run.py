@@ -202,6 +202,7 @@ def execute_push(
             files=[results[f.filename] for f in found.files] + found.refused,
             elapsed_s=time.monotonic() - started,
             deferring=deferring,
+            interrupted=outcome is not None and outcome.interrupted,
         )
         events.finish(report)
         _warn_unrecorded(report, warn)

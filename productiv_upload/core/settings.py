@@ -97,8 +97,10 @@ def resolve_service(
     resolved_token_url = pick("token_url", token_url, "PRODUCTIV_TOKEN_URL", DEFAULT_TOKEN_URL)
     assert resolved_api is not None
     assert resolved_token_url is not None
-    for what, url in (("--api-url", resolved_api), ("--token-url", resolved_token_url)):
-        problem = check_service_url(url, what)
+    for name, url in (("api_url", resolved_api), ("token_url", resolved_token_url)):
+        problem = check_service_url(url, _setting_label(name, sources[name]))
+        if problem and "://" not in url:
+            raise UsageError(problem)  # it shows the value, and the URL it probably meant
         if problem:
             raise UsageError(f"{problem}: {printable(display_url(url))}")
 
@@ -126,6 +128,15 @@ def resolve_service(
         resolved_api, resolved_app, resolved_token_url, credentials, sources, chosen.name,
         resolved_hosts,
     )  # fmt: skip
+
+
+def _setting_label(name: str, source: str) -> str:
+    """How a message names a setting: by the place the user gave it."""
+    if source == "command line":
+        return "--" + name.replace("_", "-")
+    if source.startswith("PRODUCTIV_"):
+        return source
+    return f"{name} in the {source}"
 
 
 def describe_storage_hosts(hosts: tuple[str, ...] | None) -> str:

@@ -138,7 +138,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._api_error(status, "Injected fault", extra)
             return
         app_id = urllib.parse.unquote(match.group(1))
-        if app_id not in self.sandbox.apps:
+        if not self.sandbox.any_app and app_id not in self.sandbox.apps:
             self._api_error(404, f"App {app_id} not found")
             return
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)

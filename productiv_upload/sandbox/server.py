@@ -25,11 +25,13 @@ class Sandbox(SandboxState):
         host: str = "127.0.0.1",
         port: int = 0,
         apps: tuple[str, ...] = (SANDBOX_APP_ID,),
+        any_app: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self._server = SandboxServer((host, port), SandboxHandler)
         bound_host, bound_port = self._server.socket.getsockname()[:2]
-        super().__init__(storage_dir, f"http://{bound_host}:{bound_port}", apps=apps, log=log)
+        base_url = f"http://{bound_host}:{bound_port}"
+        super().__init__(storage_dir, base_url, apps=apps, any_app=any_app, log=log)
         self._server.state = self
         self._thread: threading.Thread | None = None
 

@@ -100,12 +100,15 @@ class SandboxState:
         base_url: str,
         *,
         apps: tuple[str, ...] = (SANDBOX_APP_ID,),
+        any_app: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.storage_dir = Path(storage_dir)
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url  # where signed URLs point
-        self.apps = set(apps)
+        self.apps = set(apps)  # the app ids it knows; others get 404, as from the real API
+        # The sandbox a user starts takes any app id, so the README's examples run as written.
+        self.any_app = any_app
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self._log = log

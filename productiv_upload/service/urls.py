@@ -8,6 +8,8 @@ import time
 import urllib.parse
 from datetime import UTC, datetime
 
+from productiv_upload.common.text import printable
+
 
 def is_loopback_host(host: str | None) -> bool:
     if not host:
@@ -22,6 +24,8 @@ def is_loopback_host(host: str | None) -> bool:
 
 def check_service_url(url: str, what: str) -> str | None:
     """Return why `url` may not be used for `what`, or None when it is fine."""
+    if "://" not in url:
+        return _missing_scheme(url, what)
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname
@@ -34,6 +38,18 @@ def check_service_url(url: str, what: str) -> str | None:
     if parts.scheme == "http" and not is_loopback_host(host):
         return f"{what} must use https:// (http:// is only allowed for loopback hosts)"
     return None
+
+
+def _missing_scheme(url: str, what: str) -> str:
+    """`127.0.0.1:8765` for `http://127.0.0.1:8765`: say so, with the URL it probably meant."""
+    # Shown without what could be a secret: user info before an '@', a query or a fragment.
+    shown = printable(url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1], 200)
+    try:
+        host = urllib.parse.urlsplit(f"//{shown}").hostname
+    except ValueError:
+        host = None
+    scheme = "http" if is_loopback_host(host) else "https"
+    return f"{what} {shown} has no scheme: write {scheme}://{shown}"
 
 
 STORAGE_HOSTS_SETTING = "storage_hosts (config file), --storage-host or PRODUCTIV_STORAGE_HOSTS"

@@ -87,9 +87,10 @@ def push(
     `storage_hosts` the `--storage-host` patterns, `upload_type` is `--type`, `max_age` is in
     hours, `journal_retention_days` is `--journal-retention`, `limit_rate` is bytes per second
     or a string such as "10M"); `access_token`, `client_id` and `client_secret` are
-    credentials the command line takes only from the environment or files. Settings not given resolve from the environment and the config file,
-    as on the command line. Arguments of the wrong type or out of range raise UsageError naming
-    the parameter, before anything else happens.
+    credentials the command line takes only from the environment or files. Settings not given
+    resolve from the environment and the config file, as on the command line. Arguments of the
+    wrong type or out of range raise UsageError naming the parameter, before anything else
+    happens.
 
     `on_file` is called with each file's result as it finishes (from the thread that records
     results, one call at a time). If it raises, the push stops as on Ctrl-C: no new file

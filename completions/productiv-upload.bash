@@ -4,7 +4,7 @@
 _productiv_upload_spec() {
     case $1 in
         "")
-            commands="push check history sandbox watch config"
+            commands="push check history status sandbox watch config"
             flags="--version --install-completion --show-completion -h --help"
             values=""
             files=""
@@ -14,7 +14,7 @@ _productiv_upload_spec() {
             commands=""
             flags="-r --recursive -0 --null --allow-empty --sandbox --keep-sandbox --force --checksum --delete-after --dry-run --json -q --quiet --debug -h --help"
             values="--exclude --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --batch-size --retries --timeout --journal-retention --wait-lock --limit-rate --max-age --min-age"
-            files="--files-from --token-file --report --log-file"
+            files="--files-from --token-file --report --log-file --metrics-file"
             dirs="--state-dir --move-to"
             arguments="files" ;;
         "check")
@@ -31,6 +31,13 @@ _productiv_upload_spec() {
             files=""
             dirs="--state-dir"
             arguments="nothing" ;;
+        "status")
+            commands=""
+            flags="--json -h --help"
+            values="--app-id"
+            files=""
+            dirs="--state-dir"
+            arguments="nothing" ;;
         "sandbox")
             commands=""
             flags="-h --help"
@@ -42,7 +49,7 @@ _productiv_upload_spec() {
             commands=""
             flags="-r --recursive --checksum --delete-after --json --debug -h --help"
             values="--exclude --min-age --batch-wait --retry-wait --poll --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --retries --timeout --limit-rate --journal-retention --wait-lock"
-            files="--token-file"
+            files="--token-file --metrics-file"
             dirs="--state-dir --move-to"
             arguments="dirs" ;;
         "config")

@@ -18,6 +18,7 @@ _productiv_upload() {
                 'push:Upload files to Productiv'\''s Batch Files Upload API'
                 'check:Prove the credentials and the app work, before the first cron run'
                 'history:List the uploads the journal recorded, oldest first'
+                'status:Show each app'\''s last upload, last failure, files waiting to retry, and what runs now'
                 'sandbox:Run the local sandbox (API, token endpoint and bucket) in the foreground'
                 'watch:Upload files as they appear in folders, once each has settled; runs until stopped'
                 'config:Inspect the resolved settings'
@@ -28,6 +29,7 @@ _productiv_upload() {
                 push) _productiv_upload_push ;;
                 check) _productiv_upload_check ;;
                 history) _productiv_upload_history ;;
+                status) _productiv_upload_status ;;
                 sandbox) _productiv_upload_sandbox ;;
                 watch) _productiv_upload_watch ;;
                 config) _productiv_upload_config ;;
@@ -75,6 +77,7 @@ _productiv_upload_push() {
         '(-q --quiet)--quiet[Print only failures and the final one-line summary]' \
         '--max-age[Warn about files modified longer ago than this\: Productiv only guarantees aggregating events pushed within 12 hours]:value: ' \
         '--min-age[Leave files modified less than SECONDS ago for a later run (status deferred)\: they may still be being written]:value: ' \
+        '--metrics-file[Write Prometheus metrics here for node_exporter'\''s textfile collector (a .prom file; metrics_file in the config file)]:file:_files' \
         '--debug[Show a traceback when an error ends the run]' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]' \
@@ -102,6 +105,16 @@ _productiv_upload_history() {
         '--app-id[Only this app]:value: ' \
         '--since[Only uploads since then\: 24h, 7d, 30m, or an ISO date or time (UTC)]:value: ' \
         '--limit[Only the newest N uploads (still listed oldest first)]:value: ' \
+        '--json[Write JSON to stdout, only that]' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '(-h --help)-h[Show this message and exit]' \
+        '(-h --help)--help[Show this message and exit]'
+}
+
+_productiv_upload_status() {
+    local curcontext=$curcontext state line
+    _arguments -C \
+        '--app-id[Only this app]:value: ' \
         '--json[Write JSON to stdout, only that]' \
         '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
         '(-h --help)-h[Show this message and exit]' \
@@ -146,6 +159,7 @@ _productiv_upload_watch() {
         '--move-to[Move each file here once its upload is verified and recorded]:directory:_files -/' \
         '--delete-after[Delete each file once its upload is verified and recorded]' \
         '--json[One JSON object per file, per line]' \
+        '--metrics-file[Write Prometheus metrics here for node_exporter'\''s textfile collector (a .prom file; metrics_file in the config file)]:file:_files' \
         '--debug[Show a traceback when an error ends the run]' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]'

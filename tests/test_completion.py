@@ -52,7 +52,7 @@ def test_a_tab_completes_an_option_of_the_command(tmp_path: Path) -> None:
 
 def test_a_tab_completes_the_commands(tmp_path: Path) -> None:
     assert tab("productiv-upload ", tmp_path) == [
-        "push", "check", "history", "sandbox", "watch", "config"
+        "push", "check", "history", "status", "sandbox", "watch", "config"
     ]  # fmt: skip
     assert tab("productiv-upload config ", tmp_path) == ["show"]
 

@@ -149,7 +149,9 @@ def test_systemd_rates_the_hardening_of_the_services_as_good(tmp_path: Path, nam
 
 def test_the_watch_service_runs_watch_in_the_foreground_and_restarts_on_failure() -> None:
     unit = load(WATCH)
-    assert single(unit, "Service", "Type") == "simple"
+    # READY=1 once the start-up check passed; WATCHDOG=1 from the main loop.
+    assert single(unit, "Service", "Type") == "notify"
+    assert float(single(unit, "Service", "WatchdogSec")) >= 10
     assert single(unit, "Service", "Restart") == "on-failure"
     assert float(single(unit, "Service", "RestartSec")) > 0
     # Exit codes 2 (bad usage) and 3 (credentials refused) do not mend by restarting.
@@ -207,9 +209,12 @@ def test_the_services_are_hardened(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [WATCH, PUSH])
-def test_the_services_take_credentials_from_a_root_only_file(name: str) -> None:
+def test_the_services_take_the_secret_as_an_encrypted_systemd_credential(name: str) -> None:
     unit = load(name)
-    assert single(unit, "Service", "EnvironmentFile") == "/etc/productiv-upload/env"
+    assert single(unit, "Service", "LoadCredentialEncrypted") == (
+        "productiv-client-secret:/etc/credstore.encrypted/productiv-client-secret"
+    )
+    assert "EnvironmentFile" not in unit["Service"]
     # A secret in the unit itself would be readable by every user (`systemctl show`).
     for variable in ("PRODUCTIV_CLIENT_SECRET", "PRODUCTIV_ACCESS_TOKEN"):
         assert not any(word.startswith(variable) for word in words(unit, "Service", "Environment"))

@@ -232,6 +232,7 @@ def push(
             "they may still be being written.",
         ),
     ] = None,
+    metrics_file: cli_options.MetricsFile = None,
     debug: cli_options.Debug = False,
 ) -> None:
     from productiv_upload.cli.push import PushOutput, run_push
@@ -248,7 +249,7 @@ def push(
         retries=retries, timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock,
         limit_rate=rate, move_to=move_to, delete_after=delete_after, dry_run=dry_run,
         max_age_hours=max_age, min_age=min_age, checksum=checksum,
-        journal_retention_days=journal_retention,
+        journal_retention_days=journal_retention, metrics_file=metrics_file,
     )  # fmt: skip
     output = PushOutput(sandbox=sandbox, keep_sandbox=keep_sandbox, json_report=json_report,
                         report_path=report, log_file=log_file, quiet=quiet,
@@ -335,6 +336,24 @@ def history(
     _exit(_guarded(lambda: run_history(
         app_id=app_id, since=since, limit=limit, as_json=as_json, state_dir=state_dir,
         environ=os.environ, stdout=sys.stdout,
+    ), debug=False))  # fmt: skip
+
+
+@app.command(cls=help.Command)
+def status(
+    app_id: Annotated[
+        str | None,
+        typer.Option("--app-id", metavar="ID", help="Only this app.", show_default=False),
+    ] = None,
+    as_json: cli_options.Json = False,
+    state_dir: cli_options.StateDir = None,
+) -> None:
+    """Show each app's last upload, last failure, files waiting to retry, and what runs now."""
+    from productiv_upload.cli.status import run_status
+
+    _exit(_guarded(lambda: run_status(
+        app_id=app_id, as_json=as_json, state_dir=state_dir, environ=os.environ,
+        stdout=sys.stdout,
     ), debug=False))  # fmt: skip
 
 
@@ -436,6 +455,7 @@ def watch_command(
         bool,
         typer.Option("--json", rich_help_panel=OUTPUT, help="One JSON object per file, per line."),
     ] = False,
+    metrics_file: cli_options.MetricsFile = None,
     debug: cli_options.Debug = False,
 ) -> None:
     """Upload files as they appear in folders, once each has settled; runs until stopped."""
@@ -464,6 +484,7 @@ def watch_command(
         move_to=move_to,
         delete_after=delete_after,
         journal_retention_days=journal_retention,
+        metrics_file=metrics_file,
     )
     request = WatchRequest(
         [str(d) for d in dirs],

@@ -214,3 +214,14 @@ JournalRetention = Annotated[
         "this long; rows for files still in place are always kept.",
     ),
 ]
+MetricsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--metrics-file",
+        metavar="FILE",
+        rich_help_panel=OUTPUT,
+        show_default=False,
+        help="Write Prometheus metrics here for node_exporter's textfile collector (a .prom "
+        "file; metrics_file in the config file).",
+    ),
+]

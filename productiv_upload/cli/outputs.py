@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TextIO, cast
-
-from productiv_upload.common.errors import UsageError
-from productiv_upload.common.text import printable
 
 
 class FallibleOutput:
@@ -97,57 +92,3 @@ def silence_stdout() -> None:
 
 def describe(error: OSError) -> str:
     return error.strerror or str(error)
-
-
-def check_writable(path: Path, option: str) -> None:
-    """Refuse, before anything is sent, a report or log that could not be written."""
-    shown = f"{option} {printable(str(path))}"
-    if path.is_dir():
-        raise UsageError(f"{shown} is a folder; name a file")
-    if _is_special(path):
-        return  # /dev/stdout, /dev/null, a FIFO: written straight into
-    folder = path.parent
-    if not folder.exists():
-        raise UsageError(f"{shown}: the folder {printable(str(folder))} does not exist")
-    if not folder.is_dir():
-        raise UsageError(f"{shown}: {printable(str(folder))} is not a folder")
-    probe = folder / f".{path.name}.{os.getpid()}.probe"
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError as error:
-        raise UsageError(
-            f"{shown}: cannot create a file in {printable(str(folder))}: {error.strerror}"
-        ) from None
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Write a file readers never see half-written: beside it, flushed, then renamed over it.
-
-    Raises OSError; a failed attempt leaves no temporary file behind. A target that exists and
-    is not a regular file (/dev/stdout, a FIFO) is written straight into instead: renaming over
-    a device would replace it.
-    """
-    if _is_special(path):
-        with open(path, "w", encoding="utf-8") as target:
-            target.write(text)
-        return
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(partial, "w", encoding="utf-8") as written:
-            written.write(text)
-            written.flush()
-            os.fsync(written.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-
-
-def _is_special(path: Path) -> bool:
-    try:
-        return not stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False

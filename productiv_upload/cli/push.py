@@ -19,11 +19,9 @@ from typing import BinaryIO, TextIO
 
 from productiv_upload.cli.outputs import (
     FallibleOutput,
-    check_writable,
     describe,
     fallible,
     silence_stdout,
-    write_whole,
 )
 from productiv_upload.cli.present import (
     PlainPresenter,
@@ -34,6 +32,7 @@ from productiv_upload.cli.present import (
     interrupted_line,
 )
 from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
+from productiv_upload.common.files import check_writable, write_whole
 from productiv_upload.common.redact import Redactor, redacting
 from productiv_upload.common.text import printable
 from productiv_upload.core.pusher import Stop
@@ -136,7 +135,7 @@ def _run_push(
             destination = "a sandbox" if sandbox else run.service.api_url
             dry_run_listing(stdout, destination, report, request.batch_size,
                             quiet=output.quiet)  # fmt: skip
-        problems = _write_reports(output, report, stdout, redactor)
+        problems = [*run.problems, *_write_reports(output, report, stdout, redactor)]
         if sandbox is not None:
             note = sandbox.note(report)
             if note:
@@ -208,7 +207,7 @@ def _write_reports(
     if output.report_path is None:
         return []
     try:
-        write_whole(output.report_path, document + "\n")
+        write_whole(output.report_path, (document + "\n").encode("utf-8"))
     except OSError as error:
         # Checked before anything was sent; if it fails now, the uploads still stand.
         return [f"cannot write --report {printable(str(output.report_path))}: {describe(error)}"]

@@ -61,6 +61,11 @@ def run_watch_command(
         stderr.write(f"productiv-upload: warning: {message}\n")
         stderr.flush()
 
-    run_watch(request, WatchPrinter(stdout, json_lines=json_lines), started=started, warn=warn,
-              on_secret=redactor.add)  # fmt: skip
+    figures = run_watch(request, WatchPrinter(stdout, json_lines=json_lines), started=started,
+                        warn=warn, on_secret=redactor.add)  # fmt: skip
+    stderr.write(
+        f"productiv-upload watch: stopped; since it started {figures.uploaded} uploaded, "
+        f"{figures.skipped} skipped, {figures.failed} failed\n"
+    )
+    stderr.flush()
     return int(ExitStatus.OK)

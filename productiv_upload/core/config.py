@@ -41,6 +41,7 @@ KEYS = frozenset(
         "client_secret",
         "client_secret_file",
         "storage_hosts",
+        "metrics_file",
     }
 )
 MAX_CONFIG_BYTES = 1024 * 1024

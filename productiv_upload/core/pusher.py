@@ -45,6 +45,7 @@ from productiv_upload.service.urls import check_signed_url, signed_url_has_expir
 DEFAULT_CONCURRENCY = 8
 DEFAULT_RETRIES = 5
 GRACE_S = 5.0  # how long in-flight PUTs may finish after an interrupt
+HEARTBEAT_S = 0.5  # how often the scheduling thread looks up from waiting, with a heartbeat
 # Servers and proxies commonly refuse request lines over 8 KiB (414): 100 long non-ASCII names,
 # percent-encoded, would pass that.
 MAX_QUERY_BYTES = 6000
@@ -118,6 +119,16 @@ def make_batches(
     return batches
 
 
+class Heartbeat(Protocol):
+    """For a caller whose liveness is watched (`watch` under systemd's watchdog)."""
+
+    def tick(self) -> None:
+        """Called from the scheduling thread at least every `HEARTBEAT_S` while it runs."""
+
+    def stopping(self) -> None:
+        """An interrupt arrived: the run is draining its transfers in flight."""
+
+
 class Stop:
     """Set by the caller, from any thread, to end a run early as an interrupt would (no new
     uploads, those in flight finish and are recorded), for a reason the results give."""
@@ -180,9 +191,11 @@ class Pusher:
         events: PushEvents | None = None,
         journal: Journal | None = None,
         stop: Stop | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._api = api
         self._stop = stop
+        self._heartbeat = heartbeat
         self._journal = journal
         # Set by a worker when the whole run must stop (the token was refused).
         self._worker_fatal: UploadError | None = None
@@ -202,6 +215,8 @@ class Pusher:
             self._schedule(state, url_pool, put_pool)
         except KeyboardInterrupt:
             interrupted = True
+            if self._heartbeat is not None:
+                self._heartbeat.stopping()
             self._drain_after_interrupt(state)
         except _Stopped as stop:
             stopped = stop.reason
@@ -255,7 +270,13 @@ class Pusher:
                 )
             ):
                 return
-            state.arrived.wait()
+            if self._heartbeat is None:
+                state.arrived.wait()
+            else:
+                # Woken at least this often, so a long transfer in a worker does not silence
+                # the heartbeat; a scheduler that hangs does.
+                state.arrived.wait(HEARTBEAT_S)
+                self._heartbeat.tick()
             state.arrived.clear()  # what arrives from now on sets it again
             self._take_reports(state)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
+from productiv_upload.common.files import check_writable
 from productiv_upload.common.text import plural, printable
 from productiv_upload.core.discover import Discovery, LocalFile, discover, read_path_list
 from productiv_upload.core.journal import (
@@ -37,6 +38,7 @@ from productiv_upload.core.pusher import (
     Stop,
     connect,
 )
+from productiv_upload.core.record import PushRecord
 from productiv_upload.core.report import FileResult, RunReport, Status
 from productiv_upload.core.settings import ServiceSettings, resolve_service
 from productiv_upload.core.spool import prepare_move_target, settle
@@ -100,6 +102,7 @@ class PushRequest:
     max_age_hours: float = 12.0
     min_age: float | None = None  # seconds; younger files are deferred to a later run
     checksum: bool = False  # compare every known file by content, not by stat() alone
+    metrics_file: Path | None = None  # Prometheus text for node_exporter, replaced each run
     # Rows for files no longer in place (moved, deleted, replaced) are kept this long.
     journal_retention_days: float = DEFAULT_RETENTION_DAYS
 
@@ -113,6 +116,9 @@ class PushRun:
     fatal: UploadError | None = None  # the service refused access part way through
     interrupted: bool = False
     stopped: str | None = None  # why the caller's `stop` ended it early
+    # What could not be written after the run (the metrics file): the command says so on
+    # stderr and exits 1; the uploads stand.
+    problems: list[str] = field(default_factory=list)
     exit_code: int = int(ExitStatus.OK)
 
 
@@ -179,38 +185,80 @@ def execute_push(
             code = ExitStatus.FILES_FAILED if found.refused else ExitStatus.OK
             return PushRun(report, service, exit_code=int(code))
 
-        journal = None
-        to_send, skipped = [], []
-        if candidates:
-            # The lock comes first: two runs must not both decide that a file is still to send.
-            stack.enter_context(AppLock(state_dir, api_key, service.app_id,
-                                        wait_s=request.wait_lock))  # fmt: skip
-            journal = stack.enter_context(Journal(journal_path))
-            to_send, skipped = _split(candidates, None if request.force else journal, api_key,
-                                      service.app_id, checksum=request.checksum)  # fmt: skip
-        events.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
-        results = {f.filename: _skipped(f) for f in skipped} | deferred
-        for result in [*results.values(), *found.refused]:
-            events.file_finished(result)
-        outcome = None
-        if to_send:
-            outcome = _upload(request, service, journal, events, to_send, on_secret, stop)
-            results.update((r.filename, r) for r in outcome.results)
-        report = RunReport(
-            app_id=service.app_id,
-            dry_run=False,
-            files=[results[f.filename] for f in found.files] + found.refused,
-            elapsed_s=time.monotonic() - started,
-            deferring=deferring,
-            interrupted=outcome is not None and outcome.interrupted,
-        )
-        events.finish(report)
-        _warn_unrecorded(report, warn)
-        spool_failed = _settle_spool(request, report, found, journal, api_key, warn, inform)
+        record = PushRecord(journal_path, api_key, service.app_id, _metrics_file(request, service),
+                            warn)  # fmt: skip
+        if record.metrics_file is not None:
+            check_writable(record.metrics_file, "--metrics-file")
+        try:
+            run = _push(request, service, state_dir, record, found, candidates, deferred,
+                        events, stack, warn, inform, on_secret, stop, started)  # fmt: skip
+        except UploadError as error:
+            record.ended(int(error.exit_status), None, str(error))
+            raise
+        except KeyboardInterrupt:
+            record.ended(int(ExitStatus.INTERRUPTED), None, "interrupted")
+            raise
+    return run
+
+
+def _push(
+    request: PushRequest,
+    service: ServiceSettings,
+    state_dir: Path,
+    record: PushRecord,
+    found: Discovery,
+    candidates: list[LocalFile],
+    deferred: dict[str, FileResult],
+    events: RunEvents,
+    stack: contextlib.ExitStack,
+    warn: Callable[[str], None],
+    inform: Callable[[str], None],
+    on_secret: Callable[[str], None] | None,
+    stop: Stop | None,
+    started: float,
+) -> PushRun:
+    """The push itself, once the service is known: lock, journal, upload, spool, record."""
+    api_key = service.api_url.rstrip("/")
+    journal = None
+    to_send: list[LocalFile] = []
+    skipped: list[LocalFile] = []
+    if candidates:
+        # The lock comes first: two runs must not both decide that a file is still to send.
+        stack.enter_context(AppLock(state_dir, api_key, service.app_id,
+                                    wait_s=request.wait_lock))  # fmt: skip
+        journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
+        record.started(journal)
+        to_send, skipped = _split(candidates, None if request.force else journal, api_key,
+                                  service.app_id, checksum=request.checksum)  # fmt: skip
+    else:
+        # Nothing to send (an empty spool, files still settling): still a run to record, so
+        # that the last success moves on; but an unusable state dir is only a warning here.
+        journal = _journal_for_the_record(state_dir / JOURNAL_NAME, record, warn)
         if journal is not None:
-            _upkeep(journal, api_key, service.app_id, request.journal_retention_days, warn)
-        _warn_old_files(request, [f for f in to_send if results[f.filename].status
-                                  is Status.UPLOADED], warn)  # fmt: skip
+            stack.enter_context(journal)
+    events.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
+    results = {f.filename: _skipped(f) for f in skipped} | deferred
+    for result in [*results.values(), *found.refused]:
+        events.file_finished(result)
+    outcome = None
+    if to_send:
+        outcome = _upload(request, service, journal, events, to_send, on_secret, stop)
+        results.update((r.filename, r) for r in outcome.results)
+    report = RunReport(
+        app_id=service.app_id,
+        dry_run=False,
+        files=[results[f.filename] for f in found.files] + found.refused,
+        elapsed_s=time.monotonic() - started,
+        deferring=request.min_age is not None,
+        interrupted=outcome is not None and outcome.interrupted,
+    )
+    events.finish(report)
+    _warn_unrecorded(report, warn)
+    spool_failed = _settle_spool(request, report, found, journal, api_key, warn, inform)
+    if journal is not None and candidates:
+        _upkeep(journal, api_key, service.app_id, request.journal_retention_days, warn)
+    _warn_old_files(request, [f for f in to_send if results[f.filename].status
+                              is Status.UPLOADED], warn)  # fmt: skip
 
     run = PushRun(report, service)
     if outcome is not None and outcome.fatal is not None:
@@ -223,7 +271,25 @@ def execute_push(
         run.exit_code = int(ExitStatus.FILES_FAILED)
     if outcome is not None:
         run.stopped = outcome.stopped
+    message = str(run.fatal) if run.fatal else run.stopped
+    run.problems = record.ended(run.exit_code, report, message)
     return run
+
+
+def _journal_for_the_record(
+    path: Path, record: PushRecord, warn: Callable[[str], None]
+) -> Journal | None:
+    try:
+        journal = Journal(path)
+        record.started(journal)
+    except JournalError as error:
+        warn(f"the run was not recorded for `status`: {error}")
+        return None
+    return journal
+
+
+def _metrics_file(request: PushRequest, service: ServiceSettings) -> Path | None:
+    return request.metrics_file or service.metrics_file
 
 
 def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:

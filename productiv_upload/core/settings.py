@@ -53,6 +53,7 @@ class ServiceSettings:
     profile: str = "default"
     # Host patterns signed URLs may point to; None: any host.
     storage_hosts: tuple[str, ...] | None = None
+    metrics_file: Path | None = None  # the profile's metrics_file (--metrics-file wins)
 
 
 def resolve_service(
@@ -124,9 +125,13 @@ def resolve_service(
         )
     if credentials is not None:
         sources["credentials"] = credentials.source
+    metrics_file = None
+    if "metrics_file" in chosen.values:
+        metrics_file = expand_path(chosen.values["metrics_file"])
+        sources["metrics_file"] = chosen.label
     return ServiceSettings(
         resolved_api, resolved_app, resolved_token_url, credentials, sources, chosen.name,
-        resolved_hosts,
+        resolved_hosts, metrics_file,
     )  # fmt: skip
 
 
@@ -203,9 +208,9 @@ def _credentials(
     if client_id is None or client_secret is None:
         # The other half may be in the config file's profile (a client id there, the secret
         # from systemd, say); the sources above win over it.
-        from_profile = _profile_client_credentials(profile)
-        client_id = client_id or (from_profile and from_profile[0])
-        client_secret = client_secret or (from_profile and from_profile[1])
+        profile_id, profile_secret = _profile_client_values(profile)
+        client_id = client_id or profile_id
+        client_secret = client_secret or profile_secret
         if not client_id or not client_secret:
             raise UsageError(
                 "set both PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET, not just one (or "
@@ -222,11 +227,11 @@ def _profile_credentials(profile: Profile) -> Credentials:
     if "token_file" in values:
         path = expand_path(values["token_file"])
         return Credentials(access_token=read_token_file(path), source=f"{profile.label} token_file")
-    pair = _profile_client_credentials(profile)
-    if pair is not None:
-        return Credentials(client_id=pair[0], client_secret=pair[1],
+    client_id, secret = _profile_client_values(profile)
+    if client_id is not None and secret is not None:
+        return Credentials(client_id=client_id, client_secret=secret,
                            source=f"{profile.label} client_id and client secret")  # fmt: skip
-    if {"client_id", "client_secret", "client_secret_file"} & values.keys():
+    if client_id is not None or secret is not None:
         raise UsageError(
             f"{profile.label} in {printable(str(profile.path))} needs both client_id "
             "and client_secret (or client_secret_file)"
@@ -248,18 +253,18 @@ def _client_setting(
     return None, ""
 
 
-def _profile_client_credentials(profile: Profile) -> tuple[str, str] | None:
-    """The profile's client id and secret, if it names both (as _profile_credentials reads)."""
+def _profile_client_values(profile: Profile) -> tuple[str | None, str | None]:
+    """The profile's client id and client secret, each if it has one."""
     values = profile.values
-    if "client_id" not in values:
-        return None
+    client_id = None
+    if "client_id" in values:
+        client_id = _clean_secret(values["client_id"], f"client_id in {profile.label}")
+    secret = None
     if "client_secret_file" in values:
         secret = read_token_file(expand_path(values["client_secret_file"]), what="secret file")
     elif "client_secret" in values:
         secret = _clean_secret(values["client_secret"], f"client_secret in {profile.label}")
-    else:
-        return None
-    return _clean_secret(values["client_id"], f"client_id in {profile.label}"), secret
+    return client_id, secret
 
 
 def read_token_file(path: Path, what: str = "token file", *, group_may_read: bool = False) -> str:

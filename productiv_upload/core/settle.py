@@ -132,6 +132,11 @@ class Settler:
         known.retry_at = now + known.last_wait
         return known.retry_at
 
+    def retrying(self) -> list[tuple[str, float]]:
+        """The paths waiting out a retry backoff, with when each may go again (monotonic)."""
+        return [(path, known.retry_at) for path, known in self._pending.items()
+                if known.retry_at is not None]  # fmt: skip
+
     def forget(self, path: str) -> None:
         """Drop all state for `path`: it was sent, or it is gone."""
         self._pending.pop(path, None)

@@ -15,19 +15,31 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from productiv_upload.common.errors import AccessRefused, ApiError, UsageError
+from productiv_upload.common.errors import (
+    AccessRefused,
+    ApiError,
+    ExitStatus,
+    UploadError,
+    UsageError,
+)
+from productiv_upload.common.files import check_writable
 from productiv_upload.common.text import printable
 from productiv_upload.core.discover import Identity, LocalFile, exclusion
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError, maintain
 from productiv_upload.core.journal.known import split_already_uploaded
-from productiv_upload.core.pusher import Pusher, PushEvents
+from productiv_upload.core.journal.runs import Figures, Waiting
+from productiv_upload.core.notify import Notifier
+from productiv_upload.core.pusher import Pusher, PushEvents, PushOptions
 from productiv_upload.core.report import FileResult, Status
 from productiv_upload.core.run import PushRequest, connect_request, resolve_request_service
+from productiv_upload.core.settings import ServiceSettings
 from productiv_upload.core.settle import Fingerprint, Settler, scan
 from productiv_upload.core.spool import prepare_move_target, settle
 from productiv_upload.core.state import AppLock, resolve_state_dir
 from productiv_upload.core.watch_hints import start_hints
+from productiv_upload.core.watch_ops import Waits, WatchOps
 from productiv_upload.service.api import MAX_BATCH, ProductivApi
+from productiv_upload.service.http import StorageClient
 
 RESCAN_S = 30.0  # even with OS events, look again this often: events can be lost
 IDENTITY_CHECK_S = 1.0  # how often to check that the watched folders are still the same ones
@@ -70,8 +82,9 @@ def run_watch(
     on_secret: Callable[[str], None] | None = None,
     environ: Mapping[str, str] | None = None,
     stop: threading.Event | None = None,
-) -> None:
-    """Run until `stop` is set or the process is interrupted (then in-flight files are drained).
+) -> Figures:
+    """Run until `stop` is set or the process is interrupted (then in-flight files are drained);
+    returns what it did since it started.
 
     Raises UsageError (bad folders or settings), LockHeld, and AccessRefused when the service
     refuses the credentials or the app, at start or at any later time.
@@ -85,41 +98,78 @@ def run_watch(
     service = resolve_request_service(push, environ, sends=True)
     state_dir = resolve_state_dir(push.state_dir, environ)
     api_key = service.api_url.rstrip("/")
+    metrics_file = push.metrics_file or service.metrics_file
+    if metrics_file is not None:
+        check_writable(metrics_file, "--metrics-file")
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(AppLock(state_dir, api_key, service.app_id, wait_s=push.wait_lock))
+        stack.enter_context(
+            AppLock(state_dir, api_key, service.app_id, wait_s=push.wait_lock, kind="watch")
+        )
         journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
         api, storage, options = connect_request(push, service, on_secret)
         wake = threading.Event()
         loop = _Loop(request, events, warn, journal, api_key, service.app_id)
-        announced = False
+        ops = WatchOps(Notifier(environ), journal, api_key, service.app_id,
+                       metrics_file=metrics_file, warn=warn, waits=loop.waits)  # fmt: skip
+        loop.ops = ops
+        exit_code, message = int(ExitStatus.OK), None
         try:
-            if not _access_granted(api, warn, stop):
-                return
-            while not stop.is_set():
-                # OS watches follow a folder's inode: when a watched folder is replaced (moved
-                # away and made anew), they are set up again on the new one.
-                hints = start_hints(
-                    request.dirs, recursive=push.recursive, poll=request.poll, wake=wake, warn=warn
-                )
-                with hints as (method, poll):
-                    if not announced:
-                        started(WatchStart(request.dirs, method, service.app_id, service.api_url))
-                        announced = True
-                    while not stop.is_set() and loop.rescan():
-                        loop.upkeep()
-                        due = loop.take_due()
-                        if due:
-                            outcome = Pusher(api, storage, options, events, journal).run(due)
-                            loop.finished(due, outcome.results)
-                            if outcome.fatal is not None:
-                                raise outcome.fatal
-                            if outcome.interrupted:
-                                return
-                            continue
-                        loop.wait(wake, poll)
+            if not _access_granted(api, warn, stop, ops):
+                return ops.figures
+            _serve(request, service, loop, ops, api, storage, options, events, journal, wake,
+                   started, warn, stop)  # fmt: skip
         except KeyboardInterrupt:
-            return  # nothing was in flight: a push in progress drains and returns itself
+            ops.stopping()  # nothing was in flight: a push in progress drains itself
+        except UploadError as error:
+            exit_code, message = int(error.exit_status), str(error)
+            raise
+        finally:
+            ops.stopped(exit_code, message)
+    return ops.figures
+
+
+def _serve(
+    request: WatchRequest,
+    service: ServiceSettings,
+    loop: _Loop,
+    ops: WatchOps,
+    api: ProductivApi,
+    storage: StorageClient,
+    options: PushOptions,
+    events: PushEvents,
+    journal: Journal,
+    wake: threading.Event,
+    started: Callable[[WatchStart], None],
+    warn: Callable[[str], None],
+    stop: threading.Event,
+) -> None:
+    """The main loop: rescan, send what is due, wait; a tick each time round."""
+    announced = False
+    while not stop.is_set():
+        # OS watches follow a folder's inode: when a watched folder is replaced (moved away
+        # and made anew), they are set up again on the new one.
+        hints = start_hints(request.dirs, recursive=request.push.recursive, poll=request.poll,
+                            wake=wake, warn=warn)  # fmt: skip
+        with hints as (method, poll):
+            if not announced:
+                started(WatchStart(request.dirs, method, service.app_id, service.api_url))
+                ops.ready(f"{', '.join(printable(d) for d in request.dirs)} ({method})")
+                announced = True
+            while not stop.is_set() and loop.rescan():
+                ops.tick()
+                loop.upkeep()
+                due = loop.take_due()
+                if due:
+                    pusher = Pusher(api, storage, options, events, journal, heartbeat=ops)
+                    outcome = pusher.run(due)
+                    loop.finished(due, outcome.results)
+                    if outcome.fatal is not None:
+                        raise outcome.fatal
+                    if outcome.interrupted:
+                        return
+                    continue
+                loop.wait(wake, poll)
 
 
 def _check_folders(dirs: list[str]) -> None:
@@ -134,7 +184,9 @@ def _check_folders(dirs: list[str]) -> None:
         raise UsageError("\n".join(problems))
 
 
-def _access_granted(api: ProductivApi, warn: Callable[[str], None], stop: threading.Event) -> bool:
+def _access_granted(
+    api: ProductivApi, warn: Callable[[str], None], stop: threading.Event, ops: WatchOps
+) -> bool:
     """Prove the credentials and the app as `check` does, before watching anything.
 
     Refused credentials or an unknown app raise AccessRefused (exit 3) at once; an API that
@@ -149,6 +201,7 @@ def _access_granted(api: ProductivApi, warn: Callable[[str], None], stop: thread
             raise
         except ApiError as error:
             warn(f"cannot check the credentials yet: {error}; trying again in {wait_s:g} s")
+            ops.waiting_for_api(str(error), wait_s)
         if stop.wait(wait_s):
             break
         wait_s = min(wait_s * 2, START_RETRY_S[1])
@@ -188,6 +241,8 @@ class _Loop:
         self._identities: dict[str, tuple[int, int]] = {}  # each watched folder's (dev, inode)
         self._missing: set[str] = set()
         self._last_upkeep: float | None = None
+        self._reasons: dict[str, str] = {}  # why each file waiting to retry failed
+        self.ops: WatchOps | None = None  # told of every file that finishes
 
     def rescan(self) -> bool:
         """Look at the folders again; False when one of them was replaced since the last look."""
@@ -223,7 +278,10 @@ class _Loop:
         away, so the folders' identities are checked every `IDENTITY_CHECK_S` (a stat each).
         """
         until = time.monotonic() + self.sleep_time(poll)
-        while not wake.wait(max(0.0, min(IDENTITY_CHECK_S, until - time.monotonic()))):
+        step = IDENTITY_CHECK_S if self.ops is None else min(IDENTITY_CHECK_S, self.ops.tick_s)
+        while not wake.wait(max(0.0, min(step, until - time.monotonic()))):
+            if self.ops is not None:
+                self.ops.tick()
             if time.monotonic() >= until or self._folders_replaced(remember=False):
                 break
         wake.clear()
@@ -298,15 +356,32 @@ class _Loop:
         for result in results:
             file = by_name[result.filename]
             if result.status is Status.UPLOADED:
+                self._reasons.pop(file.path, None)
                 self._finish_sent(file, None)
             else:
+                self._reasons[file.path] = result.error or "failed"
                 self._settler.failed(file.path, now)
         self._sending.clear()
+        if self.ops is not None:
+            self.ops.finished(results)
+
+    def waits(self) -> Waits:
+        """The files held: settling, or waiting out a retry (with why, and until when)."""
+        retrying = self._settler.retrying()
+        clock_offset = time.time() - time.monotonic()
+        waiting = [
+            Waiting(printable(path), self._reasons.get(path, "failed"), int(at + clock_offset))
+            for path, at in sorted(retrying, key=lambda entry: entry[1])
+        ]
+        return Waits(len(self._settler) - len(retrying), waiting)
 
     def _finish_sent(self, file: LocalFile, skipped: FileResult | None) -> None:
         """A file the journal holds: tell of it if it was skipped, then move, delete or keep it."""
         if skipped is not None:
             self._events.file_finished(skipped)
+            if self.ops is not None:
+                self.ops.finished([skipped])
+        self._reasons.pop(file.path, None)
         self._settler.forget(file.path)
         push = self._request.push
         result = skipped or FileResult(file.path, file.filename, file.size, Status.UPLOADED)

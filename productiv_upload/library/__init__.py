@@ -78,6 +78,7 @@ def push(
     limit_rate: float | str | None = None,
     move_to: PathArgument | None = None,
     delete_after: bool = False,
+    metrics_file: PathArgument | None = None,
     upload_type: str | None = None,
     on_file: Callable[[FileResult], None] | None = None,
 ) -> PushResult:
@@ -113,6 +114,7 @@ def push(
             "journal_retention_days": journal_retention_days, "dry_run": dry_run,
             "min_age": min_age, "max_age": max_age, "wait_lock": wait_lock,
             "limit_rate": limit_rate, "move_to": move_to, "delete_after": delete_after,
+            "metrics_file": metrics_file,
             "upload_type": upload_type, "on_file": on_file,
         }
     )  # fmt: skip
@@ -138,7 +140,7 @@ def push(
             wait_lock=wait_lock, limit_rate=bytes_per_second(limit_rate),
             move_to=_path(move_to), delete_after=delete_after, dry_run=dry_run,
             max_age_hours=max_age, min_age=min_age, checksum=checksum,
-            journal_retention_days=journal_retention_days,
+            journal_retention_days=journal_retention_days, metrics_file=_path(metrics_file),
         )  # fmt: skip
         run = execute_push(request, callback, warn=warn, on_secret=redactor.add)
     except UploadError as error:
@@ -150,7 +152,10 @@ def push(
     report.files = [_masked_result(r, redactor) for r in report.files]
     if callback.error is not None:
         raise callback.stopped_by(report)
-    result = PushResult(report.files, report.counts(), run.exit_code, warnings, report)
+    for problem in run.problems:  # the metrics file could not be written: the uploads stand
+        warn(problem)
+    exit_code = run.exit_code or (1 if run.problems else 0)
+    result = PushResult(report.files, report.counts(), exit_code, warnings, report)
     if run.fatal is not None:
         raise _masked(run.fatal, redactor, result) from None
     return result

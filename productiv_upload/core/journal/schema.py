@@ -47,6 +47,41 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS uploads_by_name ON uploads (target, name)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID",
+    # What each run (a push, or a watch while it runs) did, for `status` and the metrics:
+    # ended and exit_code stay NULL while it runs, or for ever if it was killed. The newest
+    # few hundred per service are kept (runs.py).
+    """CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY,
+        target INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started INTEGER NOT NULL,
+        ended INTEGER,
+        exit_code INTEGER,
+        uploaded INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        message TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_by_target ON runs (target, id)",
+    # Files that failed, with why (the newest few hundred per service).
+    """CREATE TABLE IF NOT EXISTS failures (
+        id INTEGER PRIMARY KEY,
+        target INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS failures_by_target ON failures (target, id)",
+    # The files a running watch waits to try again, replaced whenever that list changes.
+    """CREATE TABLE IF NOT EXISTS retrying (
+        target INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        next_at INTEGER NOT NULL,
+        PRIMARY KEY (target, path)
+    ) WITHOUT ROWID""",
 )
 
 

@@ -44,6 +44,8 @@ def run_status(
     elif app_id is not None:
         for api_url, app in _configured(app_id, environ):
             apps.append((Record(api_url, app), lock_holder(folder, api_url, app)))
+    # An app named with --app-id but never seen here, and not running now, has nothing to show.
+    apps = [(record, holder) for record, holder in apps if holder or not _empty(record)]
     if as_json:
         stdout.write(json.dumps(_document(folder, path, journal_bytes, apps)) + "\n")
         return 0
@@ -58,6 +60,10 @@ def run_status(
     for record, holder in apps:
         _write_app(stdout, record, holder)
     return 0
+
+
+def _empty(record: Record) -> bool:
+    return record.last_run is None and record.last_upload is None and not record.retrying
 
 
 def _services(

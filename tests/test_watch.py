@@ -320,3 +320,22 @@ def test_a_second_service_for_the_same_app_exits_4(
 
     assert second.returncode == 4, stderr
     assert code == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_watch_says_so_with_what_it_did(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, start_watch: StartCli,
+    signum: int,
+) -> None:  # fmt: skip
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "one.json").write_bytes(b"1")
+    watch = start_watch("--min-age", "0.2", str(spool))
+    wait_for(lambda: journaled(tmp_path / "state") == 1, WAIT_S)
+    watch.send_signal(signum)
+    _, stderr = watch.communicate(timeout=20)
+
+    assert watch.returncode == 0
+    assert stderr.rstrip().endswith(
+        "productiv-upload watch: stopped; since it started 1 uploaded, 0 skipped, 0 failed"
+    )

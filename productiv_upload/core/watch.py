@@ -109,10 +109,14 @@ def run_watch(
         journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
         api, storage, options = connect_request(push, service, on_secret)
         wake = threading.Event()
-        loop = _Loop(request, events, warn, journal, api_key, service.app_id)
+        # Files are counted as they are told of, right after each is journaled: counted
+        # later, an interrupt in between would leave a recorded upload out of the figures.
+        counted = _Counted(events)
+        loop = _Loop(request, counted, warn, journal, api_key, service.app_id)
         ops = WatchOps(Notifier(environ), journal, api_key, service.app_id,
                        metrics_file=metrics_file, warn=warn, waits=loop.waits)  # fmt: skip
-        loop.ops = ops
+        loop.ops = counted.ops = ops
+        events = counted
         exit_code, message = int(ExitStatus.OK), None
         try:
             if not _access_granted(api, warn, stop, ops):
@@ -170,6 +174,28 @@ def _serve(
                         return
                     continue
                 loop.wait(wake, poll)
+
+
+class _Counted:
+    """The caller's events, with each finished file also told to the watch's operator side."""
+
+    def __init__(self, events: PushEvents) -> None:
+        self._events = events
+        self.ops: WatchOps | None = None
+
+    def file_started(self, file: LocalFile) -> None:
+        self._events.file_started(file)
+
+    def bytes_sent(self, file: LocalFile, count: int) -> None:
+        self._events.bytes_sent(file, count)
+
+    def file_finished(self, result: FileResult) -> None:
+        if self.ops is not None:
+            self.ops.finished([result])
+        self._events.file_finished(result)
+
+    def notice(self, message: str) -> None:
+        self._events.notice(message)
 
 
 def _check_folders(dirs: list[str]) -> None:
@@ -363,7 +389,7 @@ class _Loop:
                 self._settler.failed(file.path, now)
         self._sending.clear()
         if self.ops is not None:
-            self.ops.finished(results)
+            self.ops.changed()  # the retry list, for status and the metrics
 
     def waits(self) -> Waits:
         """The files held: settling, or waiting out a retry (with why, and until when)."""
@@ -379,8 +405,6 @@ class _Loop:
         """A file the journal holds: tell of it if it was skipped, then move, delete or keep it."""
         if skipped is not None:
             self._events.file_finished(skipped)
-            if self.ops is not None:
-                self.ops.finished([skipped])
         self._reasons.pop(file.path, None)
         self._settler.forget(file.path)
         push = self._request.push

@@ -108,6 +108,10 @@ class WatchOps:
         self._dirty = True
         self.tick()
 
+    def changed(self) -> None:
+        """What the loop holds has changed: write it out soon."""
+        self._dirty = True
+
     # --- plumbing ---
 
     def _refresh(self) -> None:

@@ -46,11 +46,11 @@ _productiv_upload_push() {
         '*--exclude[Leave out matching files (repeatable; a pattern without / matches base names)]:value: ' \
         '--allow-empty[No matching files is not an error]' \
         '--app-id[Productiv app id (env PRODUCTIV_APP_ID)]:value: ' \
-        '--api-url[API base URL (env PRODUCTIV_API_URL; default https\://api.productiv.com)]:value: ' \
+        '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
-        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
+        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
+        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--type[Passed to the API as the `type` parameter (users, contracts...)]:value: ' \
         '--sandbox[Upload to a local sandbox started for this run]' \
         '(-j --concurrency)-j[Parallel PUTs]:value: ' \
@@ -59,8 +59,8 @@ _productiv_upload_push() {
         '--retries[Retries after faults (429, 5xx, timeouts, dropped connections)]:value: ' \
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
         '--force[Upload again files the journal records as uploaded unchanged]' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
-        '--wait-lock[Wait this long for another push to the same app (default\: exit 4)]:value: ' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
+        '--wait-lock[Wait up to SECONDS for another push or watch for the same app to finish]:value: ' \
         '--limit-rate[Total bandwidth cap across all transfers\: 10M is 10 MB/s, 500k, 8Mi]:value: ' \
         '--move-to[Move each file here once its upload is verified and recorded]:directory:_files -/' \
         '--delete-after[Delete each file once its upload is verified and recorded]' \
@@ -82,11 +82,11 @@ _productiv_upload_check() {
     local curcontext=$curcontext state line
     _arguments -C \
         '--app-id[Productiv app id (env PRODUCTIV_APP_ID)]:value: ' \
-        '--api-url[API base URL (env PRODUCTIV_API_URL; default https\://api.productiv.com)]:value: ' \
+        '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
-        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
+        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
+        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
         '--debug[Show a traceback when an error ends the run]' \
         '(-h --help)-h[Show this message and exit]' \
@@ -99,7 +99,7 @@ _productiv_upload_history() {
         '--app-id[Only this app]:value: ' \
         '--since[Only uploads since then\: 24h, 7d, 30m, or an ISO date or time (UTC)]:value: ' \
         '--json[Write JSON to stdout, only that]' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]'
 }
@@ -124,19 +124,19 @@ _productiv_upload_watch() {
         '--retry-wait[First wait before a failed file is tried again (doubles, up to 1 h)]:value: ' \
         '--poll[Rescan every SECONDS instead of using OS events (network filesystems)]:value: ' \
         '--app-id[Productiv app id (env PRODUCTIV_APP_ID)]:value: ' \
-        '--api-url[API base URL (env PRODUCTIV_API_URL; default https\://api.productiv.com)]:value: ' \
+        '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
-        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
+        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
+        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--type[Passed to the API as the `type` parameter (users, contracts...)]:value: ' \
         '(-j --concurrency)-j[Parallel PUTs]:value: ' \
         '(-j --concurrency)--concurrency[Parallel PUTs]:value: ' \
         '--retries[Retries after faults (429, 5xx, timeouts, dropped connections)]:value: ' \
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
         '--limit-rate[Total bandwidth cap across all transfers\: 10M is 10 MB/s, 500k, 8Mi]:value: ' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
-        '--wait-lock[Wait this long for another push to the same app (default\: exit 4)]:value: ' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
+        '--wait-lock[Wait up to SECONDS for another push or watch for the same app to finish]:value: ' \
         '--move-to[Move each file here once its upload is verified and recorded]:directory:_files -/' \
         '--delete-after[Delete each file once its upload is verified and recorded]' \
         '--json[One JSON object per file, per line]' \
@@ -169,12 +169,12 @@ _productiv_upload_config_show() {
     local curcontext=$curcontext state line
     _arguments -C \
         '--app-id[Productiv app id (env PRODUCTIV_APP_ID)]:value: ' \
-        '--api-url[API base URL (env PRODUCTIV_API_URL; default https\://api.productiv.com)]:value: ' \
+        '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
-        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
+        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
         '--json[Write JSON to stdout, only that]' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]'

@@ -129,3 +129,44 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def where_things_are() -> dict[str, str]:
+    """The README's "Where things are" table: each row's first cell and the rest of the row."""
+    section = README.read_text().split("### Where things are", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `productiv_upload"):
+            rows[cells[0].strip("`")] = " ".join(cells[1:])
+    return rows
+
+
+def test_the_readme_names_every_module_where_it_lives() -> None:
+    package = ROOT / "productiv_upload"
+    table = where_things_are()
+    unnamed = []
+    for module in sorted(package.rglob("*.py")):
+        if module.name == "__init__.py":
+            continue
+        place = module.relative_to(ROOT)
+        folder, own_row = f"{place.parent.as_posix()}/", place.as_posix()
+        if own_row not in table and f"`{module.name}`" not in table.get(folder, ""):
+            unnamed.append(str(place))
+    named = {
+        (folder if folder.endswith("/") else "") + name
+        for folder, text in table.items()
+        for name in re.findall(r"`([a-z_]+\.py)`", text)
+    }
+    stale = sorted(name for name in named if not (ROOT / name).is_file())
+
+    assert unnamed == [], "README, Where things are: say what each of these modules holds"
+    assert stale == [], "README, Where things are: these modules no longer exist"
+
+
+def test_the_readme_json_report_section_names_every_status() -> None:
+    from productiv_upload.core.report import Status
+
+    section = README.read_text().split("## The JSON report", 1)[1].split("\n## ", 1)[0]
+
+    assert [status.value for status in Status if f"`{status.value}`" not in section] == []

@@ -105,12 +105,19 @@ class Journal:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             self._db.execute("SELECT count(*) FROM uploads WHERE id = 0").fetchone()
         except sqlite3.Error as error:
+            self._close_refused()
             raise self._error(error) from None
         if version > SCHEMA_VERSION:
+            self._close_refused()
             raise JournalError(
                 f"the journal {path} was written by a newer productiv-upload; "
                 "upgrade, or pass another --state-dir"
             )
+
+    def _close_refused(self) -> None:
+        # A journal refused here is never closed by its caller: it was never returned.
+        if hasattr(self, "_db"):
+            self._db.close()
 
     @classmethod
     def open_existing(cls, path: Path) -> Journal | None:

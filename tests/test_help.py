@@ -305,14 +305,25 @@ def test_help_cut_short_by_a_closed_pipe_is_quiet() -> None:
         (["push", "--bogus", "a.json"], "no such option: --bogus"),
         (["pusj"], "no such command 'pusj'"),
         (["push", "-j", "100", "a.json"], "invalid value for '-j' / '--concurrency'"),
+        (["push", "a.json", "--app-id"], "option '--app-id' requires an argument"),
     ],
-    ids=["program", "push", "watch", "config", "unknown option", "unknown command", "range"],
+    ids=[
+        "program",
+        "push",
+        "watch",
+        "config",
+        "unknown option",
+        "unknown command",
+        "range",
+        "no value",
+    ],
 )
 def test_a_command_line_it_cannot_take_gets_a_short_usage_error(argv: list[str],
                                                                 message: str) -> None:  # fmt: skip
     shown = show(argv)
-    command = model.find(model.load_saved(), [w for w in argv[:1] if w in ("push", "watch",
-                                                                           "config")])  # fmt: skip
+    # The usage shown is the command's that was named, else the program's.
+    named = argv[:1] if argv[:1] in (["push"], ["watch"], ["config"]) else []
+    command = model.find(model.load_saved(), named)
     assert command is not None
     lines = shown.errors.splitlines()
 

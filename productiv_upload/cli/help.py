@@ -3,17 +3,16 @@
 Help is drawn by help_page.py from the command model of the live command objects, so a page
 typer serves (`push -r --help`) is the one `__main__` prints from the saved model without typer.
 A command line the CLI cannot take (an unknown option, a missing argument or command) gets a
-few lines on stderr and exit 2, not typer's boxed message or the whole page. Both hooks are
-click's API as typer 0.29 keeps it: a command's `get_help`, `make_context` and `invoke`, and
-typer's `cls=`.
+few lines on stderr and exit 2, not typer's boxed message or the whole page. The hooks are
+click's API as typer 0.29 keeps it (a command's `get_help`, `make_context`, `parse_args` and
+`invoke`), reached through typer's `cls=`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
@@ -25,14 +24,18 @@ Result = TypeVar("Result")
 
 
 def _help(command: Any, ctx: Any) -> str:
+    page = help_page.page_for(_described(command, ctx), os.environ, sys.stdout)
+    return page.removesuffix("\n")  # click writes the page with a newline of its own
+
+
+def _described(command: Any, ctx: Any) -> model.CommandModel:
+    """The command's model, from its live objects, with its subcommands for the listing."""
     described = model.describe(command, ctx, _words(ctx))
-    if hasattr(command, "commands"):
-        for name, sub in command.commands.items():
-            if not sub.hidden:
-                sub_ctx = model.command_context(sub, name, ctx)
-                described["commands"].append(model.describe(sub, sub_ctx, (*_words(ctx), name)))
-    # click writes the page with a newline of its own.
-    return help_page.page_for(described, os.environ, sys.stdout).removesuffix("\n")
+    for name, sub in getattr(command, "commands", {}).items():
+        if not sub.hidden:
+            sub_ctx = model.command_context(sub, name, ctx)
+            described["commands"].append(model.describe(sub, sub_ctx, (*_words(ctx), name)))
+    return described
 
 
 def _words(ctx: Any) -> tuple[str, ...]:
@@ -44,34 +47,21 @@ def _words(ctx: Any) -> tuple[str, ...]:
     return tuple(words)
 
 
-@contextmanager
-def _usage_errors() -> Iterator[None]:
+def _guarded(action: Callable[[], Result], context_of: Callable[[], Any]) -> Result:
+    """Run `action`, turning click's usage errors into the tool's few lines and exit 2;
+    `context_of` gives the command's context when the error carries none (the parser's own
+    errors, raised before the context is handed out)."""
     try:
-        yield
+        return action()
     except typer.TyperException as error:  # click's UsageError and kin, in typer 0.29
-        ctx = getattr(error, "ctx", None)
+        ctx = getattr(error, "ctx", None) or context_of()
         # As the tool's own messages: "no such option: --bogus", not "No such option: --bogus."
         message = error.format_message().removesuffix(".")
         if message[:2].istitle():
             message = message[0].lower() + message[1:]
-        if ctx is None:
-            typer.echo(f"{model.PROG}: error: {message}", err=True)
-        else:
-            described = model.describe(ctx.command, ctx, _words(ctx))
-            if hasattr(ctx.command, "commands"):
-                described["commands"] = [_stub(name) for name in ctx.command.commands]
-            typer.echo(help_page.usage_error(described, message), err=True, nl=False)
+        described = _described(ctx.command, ctx)
+        typer.echo(help_page.usage_error(described, message), err=True, nl=False)
         raise typer.Exit(error.exit_code) from None
-
-
-def _stub(name: str) -> model.CommandModel:
-    # Enough of a subcommand for the usage line, which only asks whether there are any.
-    return model.CommandModel(words=[name], help="", arguments=[], options=[], commands=[])
-
-
-def _guarded(action: Callable[[], Result]) -> Result:
-    with _usage_errors():
-        return action()
 
 
 def _one_of(names: list[str]) -> str:
@@ -83,7 +73,10 @@ class Command(TyperCommand):
         return _help(self, ctx)
 
     def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
-        return _guarded(lambda: super(Command, self).make_context(info_name, args, parent, **extra))
+        return _guarded(
+            lambda: super(Command, self).make_context(info_name, args, parent, **extra),
+            lambda: model.command_context(self, info_name, parent),
+        )
 
 
 class Group(TyperGroup):
@@ -91,7 +84,10 @@ class Group(TyperGroup):
         return _help(self, ctx)
 
     def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
-        return _guarded(lambda: super(Group, self).make_context(info_name, args, parent, **extra))
+        return _guarded(
+            lambda: super(Group, self).make_context(info_name, args, parent, **extra),
+            lambda: model.command_context(self, info_name, parent),
+        )
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args and not ctx.resilient_parsing:
@@ -102,4 +98,4 @@ class Group(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         # Where a subcommand's name is looked up, and its own command line parsed.
-        return _guarded(lambda: super(Group, self).invoke(ctx))
+        return _guarded(lambda: super(Group, self).invoke(ctx), lambda: ctx)

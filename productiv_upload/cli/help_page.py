@@ -67,13 +67,12 @@ def render(command: CommandModel, *, width: int, colour: bool) -> str:
     # the commands' in columns of their own.
     columns: dict[str, int] = {}
     for row in rows:
-        table = row.table or row.heading
-        columns[table] = min(max(columns.get(table, 0), len(row.plain)), MAX_NAME_COLUMN)
+        columns[row.table] = min(max(columns.get(row.table, 0), len(row.plain)), MAX_NAME_COLUMN)
     for heading in dict.fromkeys(row.heading for row in rows):
         lines = [style(BOLD, f"{heading}:")]
         for row in rows:
             if row.heading == heading:
-                lines += _row_lines(row, columns[row.table or row.heading], width, style)
+                lines += _row_lines(row, columns[row.table], width, style)
         blocks.append(lines)
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 
@@ -110,19 +109,20 @@ def _rows(command: CommandModel) -> list[_Row]:
     """The tables' rows: arguments listed (not those the command's text explains), subcommands,
     and options under the headings of their panels, in the order they were declared."""
     rows = [
-        _Row("Arguments", [argument_name(argument)], "", _units(argument["help"]))
+        _Row("Arguments", "Arguments", [argument_name(argument)], "", _units(argument["help"]))
         for argument in command["arguments"]
         if not argument["hidden"]
     ]
     for sub in command["commands"]:
-        rows.append(_Row("Commands", [sub["words"][-1]], "", _units(first_paragraph(sub["help"]))))
+        units = _units(first_paragraph(sub["help"]))
+        rows.append(_Row("Commands", "Commands", [sub["words"][-1]], "", units))
     # With any short name (-j), long-only options are indented so that long names line up.
     aligned = any(not name.startswith("--") for o in command["options"] for name in o["names"])
     for option in command["options"]:
         names = option["names"]  # short ones first
         indent = "    " if aligned and names[0].startswith("--") else ""
         units = _option_units(option)
-        rows.append(_Row(option["panel"], names, option["metavar"], units, indent, "Options"))
+        rows.append(_Row(option["panel"], "Options", names, option["metavar"], units, indent))
     return rows
 
 
@@ -130,11 +130,11 @@ class _Row(NamedTuple):
     """One entry of a table, on as many lines as its description needs."""
 
     heading: str
+    table: str  # the rows of one table start their descriptions in one column
     names: list[str]
     metavar: str
     units: list[tuple[str, str]]  # the description's words, each with its style
     indent: str = ""  # before a long-only option's name, when others have short ones
-    table: str = ""  # rows of one table share a column for their descriptions
 
     @property
     def plain(self) -> str:
@@ -279,7 +279,10 @@ def print_saved_help(argv: list[str], environ: Mapping[str, str], stdout: TextIO
     words = argv[:-1]
     if any(word.startswith("-") for word in words):
         return False
-    command = _find(load_saved(), words)
+    try:
+        command = _find(load_saved(), words)
+    except OSError:  # a copy of the package without its data: typer draws the page
+        return False
     if command is None:  # not a command: typer says so
         return False
     from productiv_upload.common.redact import Redactor

@@ -183,6 +183,9 @@ def test_a_paragraph_is_wrapped_as_one_and_examples_as_written() -> None:
     assert "  productiv-upload push --sandbox examples/exports/*.json\n" in page
     continued = "find spool -name '*.json' -print0 | productiv-upload push --files-from - -0 \\\n"
     assert continued in page
+    # A note starts on the line of its value, where that fits.
+    assert "File names per URL request. [1..100]\n" in page
+    assert "  [default: 100]\n" in page
 
 
 def test_an_option_added_to_a_command_appears_in_its_help() -> None:

@@ -152,7 +152,9 @@ def _option_units(option: OptionModel) -> list[tuple[str, str]]:
     if bounds:
         units += _units(f"[{bounds}]", DIM)
     if option["default"] is not None:
-        units += _units(f"[default: {option['default']}]", DIM)
+        # "[default:" stays on the line of the value's first word.
+        first, *rest = _units(f"{option['default']}]", DIM)
+        units += [(f"[default: {first[0]}", DIM), *rest]
     return units
 
 
@@ -187,7 +189,11 @@ def _row_lines(row: _Row, column: int, width: int, style: Style) -> list[str]:
 
 
 def _wrap(units: list[tuple[str, str]], width: int, style: Style) -> list[str]:
-    """Fill lines up to `width` columns; a unit longer than that gets a line of its own."""
+    """Fill lines up to `width` columns; a word longer than that gets a line of its own.
+
+    A unit of several words ("[default: 60]") stays on one line when it fits in one."""
+    units = [(word, code) for text, code in units
+             for word in (text.split() if len(text) > width else [text])]  # fmt: skip
     lines: list[str] = []
     plain_length, current = 0, list[str]()
     for text, code in units:

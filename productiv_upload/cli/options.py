@@ -169,7 +169,7 @@ WaitLock = Annotated[
         metavar="SECONDS",
         rich_help_panel=TRANSFER,
         # 0 alone would not say what happens then.
-        show_default="0: exit 4 at once",
+        show_default="0 (exit 4 at once)",
         help="Wait up to SECONDS for another push or watch for the same app to finish.",
     ),
 ]

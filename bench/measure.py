@@ -94,9 +94,11 @@ def run(
     *,
     env: Mapping[str, str],
     terminal: bool = False,
+    columns: int = 120,
     timeout_s: float = 540.0,
 ) -> Measured:
-    """Run `command` to completion; with `terminal`, its stdio is a 120x40 pseudo-terminal.
+    """Run `command` to completion; with `terminal`, its stdio is a pseudo-terminal of
+    `columns` x 40.
 
     Otherwise stdout and stderr are plain files (not a terminal, and nothing has to drain them
     while the command runs).
@@ -108,7 +110,7 @@ def run(
             argv = [GNU_TIME, "-f", "%M", "-o", peak.name, *argv]
         if terminal:
             master, slave = pty.openpty()
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
             screen = bytearray()
             reader = threading.Thread(target=_drain, args=(master, screen), daemon=True)
             reader.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -105,6 +106,15 @@ def own_cpu_s() -> float:
 
 def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def run_once(command: list[str], columns: int | None) -> measure.Measured:
+    """One run with stdout a file, or on a pseudo-terminal of `columns` when given."""
+    if columns is None:
+        return measure.run(command, env=base_env())
+    # The terminal's own width, not one the caller's shell exported.
+    env = {k: v for k, v in base_env().items() if k not in ("COLUMNS", "LINES")}
+    return measure.run(command, env=env, terminal=True, columns=columns)
 
 
 def base_env() -> dict[str, str]:
@@ -381,18 +391,24 @@ class Bench:
     def startup(self) -> list[Row]:
         runs = self.scale.startup_runs
         log(f"scenario 4: start-up, {runs} runs each")
-        commands = [
-            ("python -c pass", [PYTHON, "-c", "pass"]),
-            ("productiv-upload --version", [TOOL, "--version"]),
-            ("productiv-upload push --help", [TOOL, "push", "--help"]),
+        help_command = [TOOL, "push", "--help"]
+        # (runner, command, columns of the pseudo-terminal it runs on; None: stdout a file)
+        commands: list[tuple[str, list[str], int | None]] = [
+            ("python -c pass", [PYTHON, "-c", "pass"], None),
+            ("productiv-upload --version", [TOOL, "--version"], None),
+            ("productiv-upload push --help (to a file)", help_command, None),
+            ("push --help, terminal of 80 columns", help_command, 80),
+            ("push --help, terminal of 120 columns", help_command, 120),
+            ("push --help, terminal of 200 columns", help_command, 200),
             # A Tab in bash, bash's own start included, through the committed script.
-            ("Tab: `push --conc<Tab>` in bash", ["bash", "--norc", "--noprofile", "-c", TAB]),
+            ("Tab: `push --conc<Tab>` in bash", ["bash", "--norc", "--noprofile", "-c", TAB], None),
         ]
         rows = []
         floor_s: float | None = None
-        for runner, command in commands:
-            measure.run(command, env=base_env())  # warm the page cache; not counted
-            measured = [measure.run(command, env=base_env()) for _ in range(runs)]
+        for runner, command, columns in commands:
+            once = functools.partial(run_once, command, columns)
+            once()  # warm the page cache; not counted
+            measured = [once() for _ in range(runs)]
             walls = [m.wall_s for m in measured]
             median = statistics.median(walls)
             floor_s = floor_s or median

@@ -48,11 +48,11 @@ _productiv_upload_push() {
         '*--exclude[Leave out matching files (repeatable; a pattern without / matches base names)]:value: ' \
         '--allow-empty[No matching files is not an error]' \
         '--app-id[Productiv app id (env PRODUCTIV_APP_ID)]:value: ' \
-        '--api-url[API base URL (env PRODUCTIV_API_URL; default https\://api.productiv.com)]:value: ' \
+        '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
-        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
+        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
+        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--type[Passed to the API as the `type` parameter (users, contracts...)]:value: ' \
         '--sandbox[Upload to a local sandbox started for this run]' \
         '--keep-sandbox[With --sandbox\: keep its folder of uploaded files (removed at the end otherwise)]' \
@@ -63,9 +63,9 @@ _productiv_upload_push() {
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
         '--force[Upload again files the journal records as uploaded unchanged]' \
         '--checksum[Compare every file the journal knows by content (a read), not by stat() alone]' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
         '--journal-retention[Keep the journal'\''s rows for files no longer in place (moved, deleted, replaced) this long; rows for files still in place are always kept]:value: ' \
-        '--wait-lock[Wait this long for another push to the same app (default\: exit 4)]:value: ' \
+        '--wait-lock[Wait up to SECONDS for another push or watch for the same app to finish]:value: ' \
         '--limit-rate[Total bandwidth cap across all transfers\: 10M is 10 MB/s, 500k, 8Mi]:value: ' \
         '--move-to[Move each file here once its upload is verified and recorded]:directory:_files -/' \
         '--delete-after[Delete each file once its upload is verified and recorded]' \
@@ -88,11 +88,11 @@ _productiv_upload_check() {
     local curcontext=$curcontext state line
     _arguments -C \
         '--app-id[Productiv app id (env PRODUCTIV_APP_ID)]:value: ' \
-        '--api-url[API base URL (env PRODUCTIV_API_URL; default https\://api.productiv.com)]:value: ' \
+        '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
-        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
+        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
+        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
         '--debug[Show a traceback when an error ends the run]' \
         '(-h --help)-h[Show this message and exit]' \
@@ -106,7 +106,7 @@ _productiv_upload_history() {
         '--since[Only uploads since then\: 24h, 7d, 30m, or an ISO date or time (UTC)]:value: ' \
         '--limit[Only the newest N uploads (still listed oldest first)]:value: ' \
         '--json[Write JSON to stdout, only that]' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]'
 }
@@ -116,7 +116,7 @@ _productiv_upload_status() {
     _arguments -C \
         '--app-id[Only this app]:value: ' \
         '--json[Write JSON to stdout, only that]' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]'
 }
@@ -141,11 +141,11 @@ _productiv_upload_watch() {
         '--retry-wait[First wait before a failed file is tried again (doubles, up to 1 h)]:value: ' \
         '--poll[Rescan every SECONDS instead of using OS events (network filesystems)]:value: ' \
         '--app-id[Productiv app id (env PRODUCTIV_APP_ID)]:value: ' \
-        '--api-url[API base URL (env PRODUCTIV_API_URL; default https\://api.productiv.com)]:value: ' \
+        '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
-        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
+        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
+        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--type[Passed to the API as the `type` parameter (users, contracts...)]:value: ' \
         '(-j --concurrency)-j[Parallel PUTs]:value: ' \
         '(-j --concurrency)--concurrency[Parallel PUTs]:value: ' \
@@ -153,9 +153,9 @@ _productiv_upload_watch() {
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
         '--limit-rate[Total bandwidth cap across all transfers\: 10M is 10 MB/s, 500k, 8Mi]:value: ' \
         '--checksum[Compare every file the journal knows by content (a read), not by stat() alone]' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
         '--journal-retention[Keep the journal'\''s rows for files no longer in place (moved, deleted, replaced) this long; rows for files still in place are always kept]:value: ' \
-        '--wait-lock[Wait this long for another push to the same app (default\: exit 4)]:value: ' \
+        '--wait-lock[Wait up to SECONDS for another push or watch for the same app to finish]:value: ' \
         '--move-to[Move each file here once its upload is verified and recorded]:directory:_files -/' \
         '--delete-after[Delete each file once its upload is verified and recorded]' \
         '--json[One JSON object per file, per line]' \
@@ -189,12 +189,12 @@ _productiv_upload_config_show() {
     local curcontext=$curcontext state line
     _arguments -C \
         '--app-id[Productiv app id (env PRODUCTIV_APP_ID)]:value: ' \
-        '--api-url[API base URL (env PRODUCTIV_API_URL; default https\://api.productiv.com)]:value: ' \
+        '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE; default\: default)]:value: ' \
-        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS; default\: *.amazonaws.com for Productiv'\''s API, any otherwise)]:value: ' \
-        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default ~/.local/state/productiv-upload)]:directory:_files -/' \
+        '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
+        '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
+        '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \
         '--json[Write JSON to stdout, only that]' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]'

@@ -23,8 +23,7 @@ def test_committed_completion_scripts_are_current(shell: str) -> None:
 
     assert committed.read_text() == generated.stdout, (
         f"completions/productiv-upload.{shell} is stale: regenerate it with "
-        f"`python -m productiv_upload.cli.completion {shell} > "
-        f"completions/productiv-upload.{shell}`"
+        "`python -m productiv_upload.cli.generate`"
     )
 
 

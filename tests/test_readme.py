@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -109,9 +110,9 @@ def test_readme_command_runs(command: str, workspace: Path, sandbox: Sandbox) ->
 
 
 def run_sandbox_command(command: str, workspace: Path) -> None:
-    port = re.search(r"--port (\d+)", command)
-    if port and not port_is_free(int(port.group(1))):
-        pytest.fail(f"port {port.group(1)} is busy on this machine; cannot run {command!r}")
+    # The README's fixed port may well be taken by the reader's own sandbox, started from that
+    # very line: the test runs the command on a free port (0: the sandbox picks one).
+    command = re.sub(r"--port \d+", "--port 0", command)
     process = subprocess.Popen(
         ["bash", "-c", f"exec {command}"], cwd=workspace, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
@@ -131,10 +132,52 @@ def run_sandbox_command(command: str, workspace: Path) -> None:
     assert (workspace / "sandbox-uploads").is_dir()
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def test_the_readme_sandbox_runs_while_its_port_is_taken(workspace: Path) -> None:
+    command = next(c for c in readme_commands() if c.startswith("productiv-upload sandbox"))
+    port = int(re.search(r"--port (\d+)", command).group(1))  # type: ignore[union-attr]
+    with socket.socket() as taken:  # as by the reader's sandbox in another terminal
+        with contextlib.suppress(OSError):  # already taken: all the better
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+        run_sandbox_command(command, workspace)
+
+
+def where_things_are() -> dict[str, str]:
+    """The README's "Where things are" table: each row's first cell and the rest of the row."""
+    section = README.read_text().split("### Where things are", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `productiv_upload"):
+            rows[cells[0].strip("`")] = " ".join(cells[1:])
+    return rows
+
+
+def test_the_readme_names_every_module_where_it_lives() -> None:
+    package = ROOT / "productiv_upload"
+    table = where_things_are()
+    unnamed = []
+    for module in sorted(package.rglob("*.py")):
+        if module.name == "__init__.py":
+            continue
+        place = module.relative_to(ROOT)
+        folder, own_row = f"{place.parent.as_posix()}/", place.as_posix()
+        if own_row not in table and f"`{module.name}`" not in table.get(folder, ""):
+            unnamed.append(str(place))
+    named = {
+        (folder if folder.endswith("/") else "") + name
+        for folder, text in table.items()
+        for name in re.findall(r"`([a-z_]+\.py)`", text)
+    }
+    stale = sorted(name for name in named if not (ROOT / name).is_file())
+
+    assert unnamed == [], "README, Where things are: say what each of these modules holds"
+    assert stale == [], "README, Where things are: these modules no longer exist"
+
+
+def test_the_readme_json_report_section_names_every_status() -> None:
+    from productiv_upload.core.report import Status
+
+    section = README.read_text().split("## The JSON report", 1)[1].split("\n## ", 1)[0]
+
+    assert [status.value for status in Status if f"`{status.value}`" not in section] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from productiv_upload.core.discover import LocalFile, discover
-from productiv_upload.core.journal import JOURNAL_NAME, Journal
+from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError
 from productiv_upload.core.pusher import NullEvents, Pusher, PushOptions
 from productiv_upload.core.report import Status
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
@@ -200,14 +201,16 @@ def test_a_wrong_etag_is_a_failed_try(
     entry = file_entries(report)[path.name]
     assert entry["attempts"] == 2
     assert "ETag does not match" in str(entry["error"])
-    assert list(Journal(Path(tmp_path / "state" / JOURNAL_NAME)).history()) == []
+    with Journal(Path(tmp_path / "state" / JOURNAL_NAME)) as journal:
+        assert list(journal.history()) == []
 
 
 def test_a_file_growing_during_its_upload_is_failed_and_not_journaled(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     [path] = make_files(tmp_path / "exports", 1, size=100_000)
     journal = Journal(tmp_path / "journal.sqlite3")
+    request.addfinalizer(journal.close)
 
     class Writer(NullEvents):
         def bytes_sent(self, file: LocalFile, count: int) -> None:
@@ -349,6 +352,25 @@ def test_a_corrupt_journal_is_a_clear_error_naming_the_file(
     assert journal.read_bytes().startswith(b"this is not a database")  # never silently reset
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="open files from /proc")
+@pytest.mark.parametrize("create", [True, False], ids=["to write", "read-only"])
+def test_a_journal_refused_as_damaged_leaves_no_connection_open(
+    tmp_path: Path, create: bool
+) -> None:
+    path = tmp_path / JOURNAL_NAME
+    path.write_bytes(b"this is not a database" * 100)
+
+    with pytest.raises(JournalError) as refused:
+        Journal(path, create=create)
+
+    # The error's traceback keeps the refused Journal alive, so a connection it did not close
+    # would still hold the file open here (Python 3.13 warns when one is collected unclosed).
+    assert refused.value.__traceback__ is not None
+    held = [fd for fd in os.listdir("/proc/self/fd")
+            if os.path.realpath(f"/proc/self/fd/{fd}") == str(path.resolve())]  # fmt: skip
+    assert held == []
+
+
 def test_a_journal_record_is_one_row_per_verified_upload(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -356,11 +378,9 @@ def test_a_journal_record_is_one_row_per_verified_upload(
     sandbox.faults.omit_filenames.add(files[0].name)
     push_json(*map(str, files))
 
-    rows = (
-        sqlite3.connect(tmp_path / "state" / JOURNAL_NAME)
-        .execute("SELECT name, size, sha256 FROM uploads ORDER BY name")
-        .fetchall()
-    )
+    with contextlib.closing(sqlite3.connect(tmp_path / "state" / JOURNAL_NAME)) as journal:
+        query = "SELECT name, size, sha256 FROM uploads ORDER BY name"
+        rows = journal.execute(query).fetchall()
     assert [row[0] for row in rows] == [f.name for f in files[1:]]
     for (_, size, digest), path in zip(rows, files[1:], strict=True):
         assert (size, digest) == (64, hashlib.sha256(path.read_bytes()).digest())

@@ -30,25 +30,25 @@ PATH is a file, a directory (with --recursive) or a glob pattern; quote a patter
 ('exports/**/*.json') to have the tool expand it, ** matching any depth.
 
 Examples:
-
   productiv-upload push --sandbox examples/exports/*.json
-
   productiv-upload push --app-id myAppId './exports/**/*.json'
-
   find spool -name '*.json' -print0 | productiv-upload push --files-from - -0 --move-to done
+"""
+
+PROGRAM_HELP = """Push batches of files to Productiv's Batch Files Upload API.
+
+'productiv-upload COMMAND --help' shows a command's options, and examples. To try the tool
+without credentials: productiv-upload push --sandbox FILE...
 """
 
 app = typer.Typer(
     cls=help.Group,
     name="productiv-upload",
-    help="Push batches of files to Productiv's Batch Files Upload API.",
-    no_args_is_help=True,
+    help=PROGRAM_HELP,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-config_app = typer.Typer(
-    cls=help.Group, help="Inspect the resolved settings.", no_args_is_help=True
-)
+config_app = typer.Typer(cls=help.Group, help="Inspect the resolved settings.")
 app.add_typer(config_app, name="config")
 
 
@@ -67,10 +67,10 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    """Push batches of files to Productiv's Batch Files Upload API."""
+    """The program's own option, --version (its help is PROGRAM_HELP, above)."""
 
 
-@app.command(cls=help.Command, help=PUSH_HELP, no_args_is_help=True)
+@app.command(cls=help.Command, help=PUSH_HELP)
 def push(
     ctx: typer.Context,
     paths: Annotated[
@@ -238,6 +238,11 @@ def push(
     from productiv_upload.cli.push import PushOutput, run_push
     from productiv_upload.core.run import PushRequest
 
+    if not paths and files_from is None:
+        # A usage error (help.py shows it), not the core's one line: `push` alone is a user
+        # finding out what the command takes.
+        ctx.fail("no files given: name files, directories (with -r) or glob patterns, or "
+                 "--files-from FILE")  # fmt: skip
     rate = _checked_transfer_options(limit_rate, move_to, delete_after)
     if keep_sandbox and not sandbox:
         _fail("--keep-sandbox goes with --sandbox", ExitStatus.BAD_INPUT)
@@ -383,11 +388,11 @@ def sandbox_command(
     _exit(_guarded(lambda: run_sandbox(port, directory, sys.stdout, sys.stderr), debug=False))
 
 
-@app.command("watch", cls=help.Command, no_args_is_help=True)
+@app.command("watch", cls=help.Command)
 def watch_command(
     ctx: typer.Context,
     dirs: Annotated[
-        list[Path], typer.Argument(metavar="DIR...", show_default=False, help="Folders to watch.")
+        list[Path], typer.Argument(metavar="DIR", show_default=False, help="Folders to watch.")
     ],
     recursive: Annotated[
         bool, typer.Option("-r", "--recursive", rich_help_panel=INPUT, help="Watch subfolders too.")

@@ -12,91 +12,25 @@ takes directories, and any other metavar takes a value the shell cannot guess.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Any, Literal
 
-PROG = "productiv-upload"
+from productiv_upload.cli.model import PROG, CommandModel, Takes, walk
+
 FUNCTION = "_productiv_upload"
-HELP_NAMES = ("-h", "--help")
-
-Takes = Literal["nothing", "value", "files", "dirs"]
 
 
-@dataclass(frozen=True)
-class OptionSpec:
-    names: tuple[str, ...]
-    help: str
-    takes: Takes
-    repeatable: bool
-
-
-@dataclass(frozen=True)
-class CommandSpec:
-    words: tuple[str, ...]  # the command's words after the program name: () for the program
-    help: str
-    options: tuple[OptionSpec, ...]
-    commands: tuple[CommandSpec, ...]
-    arguments: Takes  # what positional arguments complete to
-
-    def walk(self) -> list[CommandSpec]:
-        return [self, *(spec for command in self.commands for spec in command.walk())]
-
-
-def command_model() -> CommandSpec:
-    """The program's commands and options, read from the typer app."""
-    import typer.main
-
-    from productiv_upload.cli.app import app
-
-    return _command_spec(typer.main.get_command(app), ())
-
-
-def _command_spec(command: Any, words: tuple[str, ...]) -> CommandSpec:
-    options = [_option_spec(param) for param in command.params if _shown(param, "option")]
-    options.append(OptionSpec(HELP_NAMES, "Show this message and exit", "nothing", False))
-    arguments = [_takes(param) for param in command.params if _shown(param, "argument")]
-    subcommands = getattr(command, "commands", {})
-    return CommandSpec(
-        words=words,
-        help=_first_sentence(command.help or ""),
-        options=tuple(options),
-        commands=tuple(
-            _command_spec(sub, (*words, name))
-            for name, sub in subcommands.items()
-            if not sub.hidden
-        ),
-        arguments=arguments[0] if arguments else "nothing",
-    )
-
-
-def _shown(param: Any, kind: str) -> bool:
-    # Arguments are hidden from the help's table (the command's text explains them), not from Tab.
-    return bool(param.param_type_name == kind and (kind == "argument" or not param.hidden))
-
-
-def _option_spec(param: Any) -> OptionSpec:
-    return OptionSpec(
-        names=(*param.opts, *param.secondary_opts),
-        help=_first_sentence(param.help or ""),
-        takes=_takes(param),
-        repeatable=bool(param.multiple),
-    )
-
-
-def _takes(param: Any) -> Takes:
-    if getattr(param, "is_flag", False):
-        return "nothing"
-    metavar = (param.metavar or "").strip("[]. ")
-    if metavar == "DIR":
-        return "dirs"
-    if metavar in ("FILE", "PATH"):
-        return "files"
-    return "value"
-
-
-def _first_sentence(text: str) -> str:
+def _description(text: str) -> str:
+    """An option's or command's first sentence, for the shells that show one beside it."""
     first_paragraph = " ".join(text.strip().split("\n\n")[0].split())
     return first_paragraph.split(". ")[0].rstrip(".")
+
+
+def _name(command: CommandModel) -> str:
+    return command["words"][-1]
+
+
+def _arguments(command: CommandModel) -> Takes:
+    """What the command's positional arguments complete to."""
+    return command["arguments"][0]["takes"] if command["arguments"] else "nothing"
 
 
 # bash --------------------------------------------------------------------------------------------
@@ -150,20 +84,24 @@ complete -F {function} {prog}
 """
 
 
-def bash_script(model: CommandSpec) -> str:
+def bash_script(model: CommandModel) -> str:
     cases = []
-    for command in model.walk():
+    for command in walk(model):
         by_kind: dict[Takes, list[str]] = {"nothing": [], "value": [], "files": [], "dirs": []}
-        for option in command.options:
-            by_kind[option.takes].extend(option.names)
+        for option in command["options"]:
+            by_kind[option["takes"]].extend(option["names"])
+        words = " ".join(command["words"])
+        subcommands = " ".join(_name(sub) for sub in command["commands"])
+        flags, values = " ".join(by_kind["nothing"]), " ".join(by_kind["value"])
+        files, dirs = " ".join(by_kind["files"]), " ".join(by_kind["dirs"])
         cases.append(
-            f'        "{" ".join(command.words)}")\n'
-            f'            commands="{" ".join(sub.words[-1] for sub in command.commands)}"\n'
-            f'            flags="{" ".join(by_kind["nothing"])}"\n'
-            f'            values="{" ".join(by_kind["value"])}"\n'
-            f'            files="{" ".join(by_kind["files"])}"\n'
-            f'            dirs="{" ".join(by_kind["dirs"])}"\n'
-            f'            arguments="{command.arguments}" ;;'
+            f'        "{words}")\n'
+            f'            commands="{subcommands}"\n'
+            f'            flags="{flags}"\n'
+            f'            values="{values}"\n'
+            f'            files="{files}"\n'
+            f'            dirs="{dirs}"\n'
+            f'            arguments="{_arguments(command)}" ;;'
         )
     spec = f"{FUNCTION}_spec() {{\n    case $1 in\n" + "\n".join(cases) + "\n    esac\n}\n"
     return _header("#") + spec + "\n" + _BASH_BODY.format(function=FUNCTION, prog=PROG)
@@ -175,34 +113,35 @@ _ZSH_ACTIONS: dict[Takes, str] = {"nothing": "", "value": ":value: ", "files": "
                                   "dirs": ":directory:_files -/"}  # fmt: skip
 
 
-def zsh_script(model: CommandSpec) -> str:
-    functions = [_zsh_function(command) for command in model.walk()]
+def zsh_script(model: CommandModel) -> str:
+    functions = [_zsh_function(command) for command in walk(model)]
     return f"#compdef {PROG}\n" + _header("#") + "\n".join(functions) + f'\n{FUNCTION} "$@"\n'
 
 
-def _zsh_function(command: CommandSpec) -> str:
-    name = "_".join((FUNCTION, *command.words)).replace("-", "_")
+def _zsh_function(command: CommandModel) -> str:
+    name = "_".join((FUNCTION, *command["words"])).replace("-", "_")
     specs = []
-    for option in command.options:
-        exclusive = f"({' '.join(option.names)})" if len(option.names) > 1 else ""
-        star = "*" if option.repeatable else ""
-        for flag in option.names:
-            spec = f"{exclusive}{star}{flag}[{_zsh_quote(option.help)}]{_ZSH_ACTIONS[option.takes]}"
-            specs.append(f"'{spec}'")
+    for option in command["options"]:
+        names = option["names"]
+        exclusive = f"({' '.join(names)})" if len(names) > 1 else ""
+        star = "*" if option["repeatable"] else ""
+        described, action = _zsh_quote(_description(option["help"])), _ZSH_ACTIONS[option["takes"]]
+        for flag in names:
+            specs.append(f"'{exclusive}{star}{flag}[{described}]{action}'")
     lines = [f"{name}() {{", "    local curcontext=$curcontext state line", "    _arguments -C \\"]
     lines += [f"        {spec} \\" for spec in specs]
-    if command.commands:
+    if command["commands"]:
         lines += ["        '1: :->command' \\", "        '*:: :->argument'"]
         lines += ["    case $state in", "        command)", "            local -a commands=("]
-        lines += [f"                '{sub.words[-1]}:{_zsh_quote(sub.help)}'" for sub in
-                  command.commands]  # fmt: skip
+        lines += [f"                '{_name(sub)}:{_zsh_quote(_description(sub['help']))}'"
+                  for sub in command["commands"]]  # fmt: skip
         lines += ["            )", "            _describe command commands ;;", "        argument)",
                   "            case $line[1] in"]  # fmt: skip
-        for sub in command.commands:
-            sub_name = "_".join((FUNCTION, *sub.words)).replace("-", "_")
-            lines.append(f"                {sub.words[-1]}) {sub_name} ;;")
+        for sub in command["commands"]:
+            sub_name = "_".join((FUNCTION, *sub["words"])).replace("-", "_")
+            lines.append(f"                {_name(sub)}) {sub_name} ;;")
         lines += ["            esac ;;", "    esac"]
-    elif command.arguments == "files":
+    elif _arguments(command) == "files":
         lines.append("        '*:path:_files'")
     else:
         lines[-1] = lines[-1].removesuffix(" \\")
@@ -220,42 +159,42 @@ def _zsh_quote(text: str) -> str:
 # fish --------------------------------------------------------------------------------------------
 
 
-def fish_script(model: CommandSpec) -> str:
+def fish_script(model: CommandModel) -> str:
     lines = [f"complete --command {PROG} --no-files"]
-    for command in model.walk():
+    for command in walk(model):
         condition = _fish_condition(command)
-        for sub in command.commands:
+        for sub in command["commands"]:
             lines.append(
                 f"complete --command {PROG} --condition {_fish_quote(condition)} "
-                f"--arguments {sub.words[-1]} --description {_fish_quote(sub.help)}"
+                f"--arguments {_name(sub)} --description {_fish_quote(_description(sub['help']))}"
             )
-        for option in command.options:
+        for option in command["options"]:
             names = " ".join(
                 f"--long-option {name[2:]}"
                 if name.startswith("--")
                 else f"--short-option {name[1:]}"
-                for name in option.names
+                for name in option["names"]
             )
             takes = {"nothing": "", "value": " --require-parameter",
                      "files": " --require-parameter --force-files",
-                     "dirs": " --require-parameter --force-files"}[option.takes]  # fmt: skip
+                     "dirs": " --require-parameter --force-files"}[option["takes"]]  # fmt: skip
             lines.append(
                 f"complete --command {PROG} --condition {_fish_quote(condition)} {names}{takes} "
-                f"--description {_fish_quote(option.help)}"
+                f"--description {_fish_quote(_description(option['help']))}"
             )
-        if command.arguments == "files":
+        if _arguments(command) == "files":
             lines.append(
                 f"complete --command {PROG} --condition {_fish_quote(condition)} --force-files"
             )
     return _header("#") + "\n".join(lines) + "\n"
 
 
-def _fish_condition(command: CommandSpec) -> str:
-    if not command.words:
+def _fish_condition(command: CommandModel) -> str:
+    if not command["words"]:
         return "__fish_use_subcommand"
-    condition = f"__fish_seen_subcommand_from {command.words[-1]}"
-    if command.commands:
-        subcommands = " ".join(sub.words[-1] for sub in command.commands)
+    condition = f"__fish_seen_subcommand_from {_name(command)}"
+    if command["commands"]:
+        subcommands = " ".join(_name(sub) for sub in command["commands"])
         condition += f"; and not __fish_seen_subcommand_from {subcommands}"
     return condition
 
@@ -281,7 +220,10 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m productiv_upload.cli.completion {{{','.join(SCRIPTS)}}}",
               file=sys.stderr)  # fmt: skip
         return 2
-    sys.stdout.write(SCRIPTS[argv[0]](command_model()))
+    from productiv_upload.cli.app import app
+    from productiv_upload.cli.model import from_app
+
+    sys.stdout.write(SCRIPTS[argv[0]](from_app(app)))
     return 0
 
 

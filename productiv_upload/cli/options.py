@@ -1,8 +1,11 @@
 """Options shared by several commands, declared once so their names and help never drift.
 
 Every option that takes a value names it with a metavar (FILE, DIR, SECONDS...): the help shows
-it instead of a type tag, and the completion scripts complete files for FILE and directories
-for DIR (see completion.py).
+it after the option's name, and the completion scripts complete files for FILE and directories
+for DIR (see model.py). A default that the value alone would not explain is shown as text
+(`show_default="..."`), never also in the help text; an environment variable that sets the
+option is named in the help text as `(env NAME)`. The settings layer reads the environment
+itself, so that `config show` can say where each value came from.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ ApiUrl = Annotated[
         "--api-url",
         metavar="URL",
         rich_help_panel=SERVICE,
-        show_default=False,
-        help="API base URL (env PRODUCTIV_API_URL; default https://api.productiv.com).",
+        show_default="https://api.productiv.com",
+        help="API base URL (env PRODUCTIV_API_URL); http:// for loopback hosts only.",
     ),
 ]
 TokenFile = Annotated[
@@ -46,7 +49,9 @@ TokenFile = Annotated[
         metavar="FILE",
         rich_help_panel=SERVICE,
         show_default=False,
-        help="File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE).",
+        help="File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE). "
+        "Or the token itself in PRODUCTIV_ACCESS_TOKEN, or client credentials in "
+        "PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET, or either in the config file.",
     ),
 ]
 TokenUrl = Annotated[
@@ -55,7 +60,7 @@ TokenUrl = Annotated[
         "--token-url",
         metavar="URL",
         rich_help_panel=SERVICE,
-        show_default=False,
+        show_default="https://login.api.productiv.com/oauth2/token",
         help="OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL).",
     ),
 ]
@@ -65,8 +70,9 @@ Profile = Annotated[
         "--profile",
         metavar="NAME",
         rich_help_panel=SERVICE,
-        show_default=False,
-        help="Profile of the config file to use (env PRODUCTIV_PROFILE; default: default).",
+        show_default="default",
+        help="Profile of the config file to use (env PRODUCTIV_PROFILE). The config file is "
+        "~/.config/productiv-upload/config.toml, or the one PRODUCTIV_UPLOAD_CONFIG names.",
     ),
 ]
 StorageHost = Annotated[
@@ -75,9 +81,9 @@ StorageHost = Annotated[
         "--storage-host",
         metavar="PATTERN",
         rich_help_panel=SERVICE,
-        show_default=False,
+        show_default="*.amazonaws.com for Productiv's API, any host otherwise",
         help="Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env "
-        "PRODUCTIV_STORAGE_HOSTS; default: *.amazonaws.com for Productiv's API, any otherwise).",
+        "PRODUCTIV_STORAGE_HOSTS, comma-separated).",
     ),
 ]
 StateDir = Annotated[
@@ -87,9 +93,8 @@ StateDir = Annotated[
         metavar="DIR",
         file_okay=False,
         rich_help_panel=TRANSFER,
-        show_default=False,
-        help="Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR; default "
-        "~/.local/state/productiv-upload).",
+        show_default="~/.local/state/productiv-upload",
+        help="Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR).",
     ),
 ]
 Timeout = Annotated[
@@ -163,7 +168,9 @@ WaitLock = Annotated[
         max=limits.MAX_WAIT_LOCK_S,
         metavar="SECONDS",
         rich_help_panel=TRANSFER,
-        help="Wait this long for another push to the same app (default: exit 4).",
+        # 0 alone would not say what happens then.
+        show_default="0 (exit 4 at once)",
+        help="Wait up to SECONDS for another push or watch for the same app to finish.",
     ),
 ]
 LimitRate = Annotated[

@@ -70,19 +70,20 @@ class Database:
                     f"cannot create the journal {printable(str(path))}: {error.strerror}",
                     str(error.strerror),
                 ) from None
+        connection: sqlite3.Connection | None = None
         try:
-            self.connection = sqlite3.connect(
+            connection = sqlite3.connect(
                 path if create else f"file:{path}?mode=ro",
                 uri=not create,
                 check_same_thread=False,
                 isolation_level=None,  # autocommit, and explicit BEGIN where it matters
             )
-            version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
             if create:
-                self.connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode survives a killed process; only an OS crash may lose the
                 # last few records, which then cost one resend.
-                self.connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
             if version > SCHEMA_VERSION:
                 raise JournalError(
                     f"the journal {path} was written by a newer productiv-upload; "
@@ -90,12 +91,18 @@ class Database:
                 )
             if version < SCHEMA_VERSION:
                 if not create:
-                    self.connection.close()
-                    self.connection = _open_to_upgrade(path)
-                upgrade(self.connection)
-            self.connection.execute("SELECT count(*) FROM uploads WHERE id = 0").fetchone()
-        except sqlite3.Error as error:
-            raise journal_error(path, error) from None
+                    connection.close()
+                    connection = _open_to_upgrade(path)
+                upgrade(connection)
+            connection.execute("SELECT count(*) FROM uploads WHERE id = 0").fetchone()
+        except BaseException as error:
+            # A journal refused here is never closed by its caller, which never gets it.
+            if connection is not None:
+                connection.close()
+            if isinstance(error, sqlite3.Error):
+                raise journal_error(path, error) from None
+            raise
+        self.connection = connection
 
     def close(self) -> None:
         with self.lock:

@@ -26,21 +26,26 @@ class DroppingListener:
         self._socket = socket.create_server(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
         self.accepted = 0
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        while True:
+        self._socket.settimeout(0.1)  # to notice `close` soon: accept() outlives a close()
+        while not self._closed.is_set():
             try:
                 connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
             except OSError:
-                return  # closed
+                return
             self.accepted += 1
             connection.close()
 
     def close(self) -> None:
-        self._socket.close()
+        self._closed.set()
         self._thread.join(timeout=5)
+        self._socket.close()
 
 
 @pytest.fixture
@@ -57,6 +62,13 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def point_at_port(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API at a loopback port, with a token nobody checks (nothing answers to check it)."""
+    monkeypatch.setenv("PRODUCTIV_API_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
+    monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", "a-token-for-nobody")
+
+
 def push_report(*args: str) -> tuple[int, list[dict[str, object]]]:
     run = invoke("push", "--json", *args)
     return run.exit_code, json.loads(run.stdout)["files"]
@@ -65,9 +77,7 @@ def push_report(*args: str) -> tuple[int, list[dict[str, object]]]:
 def test_an_api_that_drops_every_connection_costs_one_requests_retries(
     dropping: DroppingListener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PRODUCTIV_API_URL", f"http://127.0.0.1:{dropping.port}")
-    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
-    monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", "a-token-for-nobody")
+    point_at_port(dropping.port, monkeypatch)
     files = make_files(tmp_path / "exports", 500, size=16)  # five batches of 100
 
     code, entries = push_report("--retries", "2", *map(str, files))
@@ -85,9 +95,7 @@ def test_an_api_that_refuses_connections_fails_every_file_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = closed_port()
-    monkeypatch.setenv("PRODUCTIV_API_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
-    monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", "a-token-for-nobody")
+    point_at_port(port, monkeypatch)
     files = make_files(tmp_path / "exports", 250, size=16)
 
     code, entries = push_report("--retries", "1", *map(str, files))
@@ -144,9 +152,7 @@ def test_watch_waits_for_an_api_that_cannot_be_reached_yet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = closed_port()
-    monkeypatch.setenv("PRODUCTIV_API_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
-    monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", "a-token-for-nobody")
+    point_at_port(port, monkeypatch)
     spool = tmp_path / "spool"
     spool.mkdir()
     log = tmp_path / "stderr.txt"

@@ -217,6 +217,11 @@ def new_upload(folder: Path, name: str, *, content: bytes = b"x") -> NewUpload:
     return NewUpload(str(path), name, len(content), hashlib.sha256(content).hexdigest(), None)
 
 
+def as_sent(path: Path) -> NewUpload:
+    """An upload of `path` as it is now, with its identity (its digest does not matter here)."""
+    return NewUpload(str(path), path.name, path.stat().st_size, "00" * 32, Identity.of(path.stat()))
+
+
 def rows(journal: Journal) -> list[tuple[str, str | None]]:
     return [(u.path, u.gone_at) for u in journal.history()]
 
@@ -265,11 +270,7 @@ def test_a_file_deleted_by_someone_else_is_found_gone_by_the_sweep(tmp_path: Pat
     folder = tmp_path / "exports"
     files = make_files(folder, 3)
     with Journal(tmp_path / JOURNAL_NAME) as journal:
-        uploads = [
-            NewUpload(str(p), p.name, p.stat().st_size, "00" * 32, Identity.of(p.stat()))
-            for p in files
-        ]
-        journal.record_many(API, "app", uploads)
+        journal.record_many(API, "app", [as_sent(p) for p in files])
         files[1].unlink()
 
         upkeep = maintain(journal, API, "app", 86400)
@@ -284,11 +285,7 @@ def test_files_on_an_unmounted_filesystem_are_not_taken_for_deleted(
     share = tmpfs(tmp_path / "share", "1m")
     files = make_files(share, 2)
     with Journal(tmp_path / JOURNAL_NAME) as journal:
-        uploads = [
-            NewUpload(str(p), p.name, p.stat().st_size, "00" * 32, Identity.of(p.stat()))
-            for p in files
-        ]
-        journal.record_many(API, "app", uploads)
+        journal.record_many(API, "app", [as_sent(p) for p in files])
         subprocess.run(["umount", str(share)], check=True)  # the folder is back to empty
 
         upkeep = maintain(journal, API, "app", 0, force=True)

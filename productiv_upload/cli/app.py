@@ -309,10 +309,7 @@ def config_show(
 
 @app.command(cls=help.Command)
 def history(
-    app_id: Annotated[
-        str | None,
-        typer.Option("--app-id", metavar="ID", help="Only this app.", show_default=False),
-    ] = None,
+    app_id: cli_options.AppFilter = None,
     since: Annotated[
         str | None,
         typer.Option(
@@ -346,10 +343,7 @@ def history(
 
 @app.command(cls=help.Command)
 def status(
-    app_id: Annotated[
-        str | None,
-        typer.Option("--app-id", metavar="ID", help="Only this app.", show_default=False),
-    ] = None,
+    app_id: cli_options.AppFilter = None,
     as_json: cli_options.Json = False,
     state_dir: cli_options.StateDir = None,
 ) -> None:

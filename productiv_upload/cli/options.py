@@ -232,3 +232,7 @@ MetricsFile = Annotated[
         "file; metrics_file in the config file).",
     ),
 ]
+AppFilter = Annotated[
+    str | None,
+    typer.Option("--app-id", metavar="ID", help="Only this app.", show_default=False),
+]

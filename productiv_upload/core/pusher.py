@@ -293,6 +293,10 @@ class Pusher:
             if isinstance(r, _Sent) and r.verified is not None
         ]
         if verified:
+            if not use_urls:
+                # Draining after an interrupt: one that came between the commit and the marks
+                # below left rows already written for some of these.
+                verified = self._not_yet_recorded(verified)
             journaled = {r.file.filename: r for r in self._journal_verified(state, verified)}
             for index in range(group):  # in place: the deque is shared with the workers
                 report = state.reports[index]
@@ -308,6 +312,24 @@ class Pusher:
             state.reports.popleft()
         if self._worker_fatal is not None and state.fatal is None:
             state.fatal = self._worker_fatal
+
+    def _not_yet_recorded(self, verified: list[_Sent]) -> list[_Sent]:
+        if self._journal is None:
+            return verified
+        fresh = []
+        for report in verified:
+            assert report.verified is not None
+            api, app = self._api.api_url, self._api.app_id
+            try:
+                recorded = self._journal.recorded(api, app, report.file.path,
+                                                  report.verified.sha256)  # fmt: skip
+            except JournalError:
+                recorded = False  # then the write below fails too, and says why
+            if recorded:
+                fresh.append(dataclasses.replace(report, verified=None))  # marked as done
+            else:
+                fresh.append(report)
+        return fresh
 
     def _journal_verified(self, state: _Run, verified: list[_Sent]) -> list[_Sent]:
         """Record verified uploads in one transaction; returns them marked as done with, and
@@ -379,6 +401,10 @@ class Pusher:
                 state.ready.append((file, url))
 
     def _record(self, state: _Run, result: FileResult) -> None:
+        if state.results.get(result.filename) is result:
+            # The same report again: an interrupt came after it was told of and before it
+            # left the queue, and the drain takes the queue from where it stood.
+            return
         state.results[result.filename] = result
         self._events.file_finished(result)
 

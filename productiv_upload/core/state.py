@@ -135,7 +135,9 @@ def lock_holder(state_dir: Path, api_url: str, app_id: str) -> Holder | None:
         return owner
     if owner is not None and owner.pid == pid:
         return owner
-    return Holder(pid, None, None)
+    # Its own record is not written yet (it is, right after the lock is taken), or is another
+    # process's from before: what the holder is, its command line says.
+    return Holder(pid, _command_of(pid), None)
 
 
 _UNKNOWN = -1
@@ -153,6 +155,18 @@ def _kernel_lock_holder(info: os.stat_result) -> int | None:
         # "1: FLOCK  ADVISORY  WRITE 3568 fe:00:2146392 0 EOF"; "->" marks a waiter.
         if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == where and fields[4].isdigit():
             return int(fields[4])
+    return None
+
+
+def _command_of(pid: int) -> str | None:
+    """ "push" or "watch", from a process's arguments (Linux), or None if they do not say."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for word in arguments:
+        if word in (b"push", b"watch"):
+            return word.decode()
     return None
 
 

@@ -184,6 +184,20 @@ class Journal:
                 )
         return found
 
+    def recorded(self, api_url: str, app_id: str, path: str, sha256: str) -> bool:
+        """Whether a row in place says this content was uploaded from this path."""
+        target = self.target(api_url, app_id)
+        folder = self.folder(folder_of(path))
+        if target is None or folder is None:
+            return False
+        with self.db.reading() as db:
+            row = db.execute(
+                "SELECT 1 FROM uploads WHERE target = ? AND name = ? AND folder = ?"
+                " AND sha256 = ? AND gone IS NULL",
+                (target, os.path.basename(path), folder, bytes.fromhex(sha256)),
+            ).fetchone()
+        return row is not None
+
     # --- writing ---
 
     def record_many(
@@ -271,9 +285,9 @@ class Journal:
     def summary(self, app_id: str | None = None) -> Summary:
         with self.db.reading() as db:
             rows, in_place, last = db.execute(
-                "SELECT count(*), count(*) - count(gone), max(at) FROM uploads WHERE ?1 IS NULL"
-                " OR target IN (SELECT id FROM targets WHERE app_id = ?1)",
-                (app_id,),
+                "SELECT count(*), count(*) - count(gone), max(at) FROM uploads WHERE :app IS NULL"
+                " OR target IN (SELECT id FROM targets WHERE app_id = :app)",
+                {"app": app_id},
             ).fetchone()
         size = 0
         for suffix in ("", "-wal"):

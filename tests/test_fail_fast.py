@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def test_watch_with_refused_credentials_exits_3_before_any_file_arrives(
 
     assert watch.returncode == 3
     assert "401" in stderr
-    assert "watching" not in stderr  # it never started to watch
+    assert "productiv-upload watch: watching" not in stderr  # it never started to watch
 
 
 def test_watch_for_an_unknown_app_exits_3_at_start(
@@ -172,4 +173,49 @@ def test_watch_waits_for_an_api_that_cannot_be_reached_yet(
     said = log.read_text()
     assert "connection refused; trying again in 1 s" in said
     assert "trying again in 2 s" in said
-    assert "watching" not in said
+    assert "productiv-upload watch: watching" not in said
+
+
+def test_allow_empty_does_not_hide_a_missing_folder(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+
+    quiet_day = invoke("push", "--allow-empty", str(tmp_path / "empty" / "*.json"))
+    typo = invoke("push", "--allow-empty", str(tmp_path / "emtpy" / "*.json"))
+    deep = invoke("push", "--allow-empty", str(tmp_path / "nowhere" / "**" / "*.json"))
+
+    assert quiet_day.exit_code == 0
+    assert typo.exit_code == deep.exit_code == 2
+    assert f"no such folder: {tmp_path / 'emtpy'} (in the pattern" in typo.stderr
+    assert f"no such folder: {tmp_path / 'nowhere'}" in deep.stderr
+
+
+def test_a_run_with_nothing_to_send_still_needs_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
+    (tmp_path / "spool").mkdir()
+
+    run = invoke("push", "--allow-empty", str(tmp_path / "spool" / "*.json"))
+    dry = invoke("push", "--dry-run", "--allow-empty", str(tmp_path / "spool" / "*.json"))
+
+    assert run.exit_code == 2
+    assert "no credentials" in run.stderr
+    assert dry.exit_code == 0  # a dry run contacts nothing and needs none
+
+
+def test_watch_stopped_while_waiting_for_the_api_says_it_never_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_cli: StartCli
+) -> None:
+    point_at_port(closed_port(), monkeypatch)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    watch = start_cli("watch", str(spool))
+    wait_for(lambda: (tmp_path / "state").exists(), 20)
+    time.sleep(0.5)  # inside its start-up check
+    watch.terminate()
+    _, stderr = watch.communicate(timeout=20)
+
+    assert watch.returncode == 0
+    assert stderr.rstrip().endswith("productiv-upload watch: stopped before it started watching")

@@ -307,7 +307,7 @@ def test_history_limit_shows_the_newest_oldest_first(
     listed = [u["filename"] for u in json.loads(run.stdout)["uploads"]]
     assert listed == [files[3].name, files[4].name]
     assert plain.stdout.splitlines()[1].split()[2] == str(files[3])
-    assert plain.stdout.endswith("2 uploads shown\n")
+    assert plain.stdout.endswith("2 uploads shown (the newest of 5)\n")
 
 
 def test_history_json_is_one_valid_document_however_many_rows(tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ def test_messages_name_parameters_not_command_line_options(
     [path] = make_files(tmp_path / "exports", 1)
     messages = []
 
+    (tmp_path / "spool").mkdir()
     with pytest.raises(UsageError) as no_match:
         push([str(tmp_path / "spool" / "*.json")])
     messages.append(str(no_match.value))

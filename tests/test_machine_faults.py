@@ -268,6 +268,29 @@ def test_stdout_closed_early_stops_cleanly_and_a_rerun_sends_the_rest(
     assert_each_stored_once(sandbox, files)
 
 
+def test_a_stopped_force_run_says_to_rerun_without_force(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    files = make_files(tmp_path / "exports", 200)
+    sandbox.faults.latency_s = 0.01
+    process = subprocess.Popen(
+        [sys.executable, "-m", "productiv_upload", "push", "--force", "-j", "1",
+         *map(str, files)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert process.stderr is not None
+    with process.stdout, process.stderr:
+        process.stdout.readline()
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        process.wait(timeout=60)
+
+    # The same command would send everything again: --force is what it must leave out.
+    assert "run it again without --force to send only the rest" in stderr
+    assert "run the same command again" not in stderr
+
+
 # --- --move-to and --delete-after ---
 
 

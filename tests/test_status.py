@@ -122,3 +122,18 @@ def test_status_of_a_state_dir_that_is_a_file_is_an_error(
 
     assert run.exit_code == 2
     assert f"the state directory {blocker} is not a folder" in run.stderr
+
+
+def test_status_names_a_failed_file_by_its_full_path_and_not_files_never_tried(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    make_files(tmp_path / "exports", 1)
+    sandbox.faults.put_errors.extend([500] * 2)
+    monkeypatch.chdir(tmp_path)
+
+    assert invoke("push", "-q", "--retries", "1", "exports/f0000.json").exit_code == 1
+    failure = the_app(status_of())["last_failure"]
+
+    assert failure["path"] == str(tmp_path / "exports" / "f0000.json")
+    assert "storage answered 500" in failure["reason"]

@@ -324,7 +324,7 @@ def history(
         typer.Option(
             "--limit",
             metavar="N",
-            min=0,
+            min=1,
             show_default=False,
             help="Only the newest N uploads (still listed oldest first).",
         ),
@@ -460,7 +460,7 @@ def watch_command(
     """Upload files as they appear in folders, once each has settled; runs until stopped."""
     from productiv_upload.cli.watch import run_watch_command
     from productiv_upload.core.run import PushRequest
-    from productiv_upload.core.watch import WatchRequest
+    from productiv_upload.core.watch_loop import WatchRequest
 
     rate = _checked_transfer_options(limit_rate, move_to, delete_after)
     push_request = PushRequest(

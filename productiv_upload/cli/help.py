@@ -59,9 +59,23 @@ def _guarded(action: Callable[[], Result], context_of: Callable[[], Any]) -> Res
         message = error.format_message().removesuffix(".")
         if message[:2].istitle():
             message = message[0].lower() + message[1:]
+        message = message.replace(": Input should", ": input should") + _bounds(error)
         described = _described(ctx.command, ctx)
         typer.echo(help_page.usage_error(described, message), err=True, nl=False)
         raise typer.Exit(error.exit_code) from None
+
+
+def _bounds(error: Exception) -> str:
+    """An option's range, after a value it refused: "(from 1 to 64)"."""
+    param = getattr(error, "param", None)
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if low is None and high is None:
+        return ""
+    if high is None:
+        return f" (at least {low:g})"
+    if low is None:
+        return f" (at most {high:g})"
+    return f" (from {low:g} to {high:g})"
 
 
 def _one_of(names: list[str]) -> str:

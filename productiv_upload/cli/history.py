@@ -62,7 +62,9 @@ def run_history(
         if as_json:
             _write_json(stdout, path, uploads)
         else:
-            _write_lines(stdout, path, journal.apps(), uploads, app_id)
+            counted = limit is not None and since_iso is None
+            total = journal.summary(app_id).rows if counted else None
+            _write_lines(stdout, path, journal.apps(), uploads, app_id, total)
     return 0
 
 
@@ -76,7 +78,7 @@ def _write_json(stdout: TextIO, path: Path, uploads: Iterator[Upload]) -> None:
 
 def _write_lines(
     stdout: TextIO, path: Path, apps: list[tuple[str, str]], uploads: Iterator[Upload],
-    app_id: str | None,
+    app_id: str | None, total: int | None,
 ) -> None:  # fmt: skip
     shown = [(api, app) for api, app in apps if app_id is None or app == app_id]
     services = "; ".join(f"app {printable(app)} at {printable(api)}" for api, app in shown)
@@ -95,7 +97,8 @@ def _write_lines(
 
     for chunk in _chunks(lines(), first="", separator="\n"):
         stdout.write(chunk)
-    stdout.write(f"{'' if count == 0 else chr(10)}{plural(count, 'upload')} shown\n")
+    of = f" (the newest of {total})" if total is not None and total > count else ""
+    stdout.write(f"{'' if count == 0 else chr(10)}{plural(count, 'upload')} shown{of}\n")
 
 
 def _chunks(

@@ -51,7 +51,7 @@ def summary_line(report: RunReport) -> str:
         f"({human_size(rate)}/s)"
     )
     if report.interrupted:
-        line += "; interrupted: run the same command again to send the rest"
+        line += f"; interrupted: {report.rerun_advice}"
     return line
 
 
@@ -60,7 +60,7 @@ def interrupted_line(report: RunReport) -> str:
     counts = report.counts()
     return (
         f"interrupted: {counts['uploaded']} of {plural(len(report.files), 'file')} uploaded, "
-        f"{len(report.not_started)} not sent; run the same command again to send the rest"
+        f"{len(report.not_started)} not sent; {report.rerun_advice}"
     )
 
 

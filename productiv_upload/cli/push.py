@@ -154,8 +154,8 @@ def _run_push(
         guards.remove(stdout_guard)  # said here, with what it did to the run
         not_sent = sum(1 for r in report.failed if (r.error or "").startswith("not sent"))
         problems.append(
-            f"{run.stopped}: {report.counts()['uploaded']} uploaded, {not_sent} not sent; run "
-            "the same command again to send the rest"
+            f"{run.stopped}: {report.counts()['uploaded']} uploaded, {not_sent} not sent; "
+            f"{report.rerun_advice}"
         )
     problems += [p for p in (guard.problem() for guard in guards) if p is not None]
     for problem in problems:

@@ -36,13 +36,16 @@ def run_sandbox(port: int, directory: Path | None, stdout: TextIO, stderr: TextI
         # Any app id is accepted, so commands written for a real app run here as they are.
         server = Sandbox(storage, port=port, any_app=True, log=log)
     except OSError as error:
+        if directory is None:
+            shutil.rmtree(storage, ignore_errors=True)  # made for this run, and still empty
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
     try:
         stdout.write(banner(server, storage, config_path(os.environ)))
         stdout.flush()
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one: a normal way to stop
-        stderr.write(f"sandbox stopped; the files uploaded to it stay in {storage}\n")
+        stderr.write(f"sandbox stopped; the files uploaded to it stay in {storage}")
+        stderr.write(": delete it when done\n" if directory is None else "\n")
     finally:
         server.close()
     return 0
@@ -64,8 +67,9 @@ def banner(server: Sandbox, storage: Path, config: Path) -> str:
         f"  export PRODUCTIV_TOKEN_URL={server.token_url}\n"
         f"  export PRODUCTIV_CLIENT_ID={SANDBOX_CLIENT_ID} "
         f"PRODUCTIV_CLIENT_SECRET={SANDBOX_CLIENT_SECRET}\n"
-        "or as a profile, used with --profile sandbox. The config file then holds a client\n"
-        "secret, which the tool accepts only in a file readable by you alone, so first run:\n"
+        "or as a profile, used with --profile sandbox. The config file then holds a\n"
+        "client secret, which the tool accepts only in a file readable by you alone,\n"
+        "so first run:\n"
         f"  mkdir -p {shlex.quote(str(config.parent))} && touch {config_file} && "
         f"chmod 600 {config_file}\n"
         "and add to it:\n"

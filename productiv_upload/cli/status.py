@@ -97,12 +97,15 @@ def _write_app(out: TextIO, record: Record, holder: Holder | None) -> None:
     run = record.last_run
     if run is not None:
         state = f"ended {iso(run.ended)}, exit {run.exit_code}" if run.ended else "no end recorded"
-        if run.ended is None and holder is not None and holder.pid == run.pid:
-            state = "running"
+        running = run.ended is None and holder is not None and holder.pid == run.pid
         figures = run.figures
+        done = (f": {figures.uploaded} uploaded, {figures.skipped} skipped, "
+                f"{figures.failed} failed")  # fmt: skip
+        if running:
+            # A push records its figures when it ends; a watch as it goes.
+            state, done = "running", done if run.kind == "watch" else ""
         rows.append(("last run", (
-            f"{run.kind}, PID {run.pid}, started {iso(run.started)}, {state}: "
-            f"{figures.uploaded} uploaded, {figures.skipped} skipped, {figures.failed} failed"
+            f"{run.kind}, PID {run.pid}, started {iso(run.started)}, {state}{done}"
             + (f"; {printable(run.message)}" if run.message else "")
         )))  # fmt: skip
     failure = record.last_failure

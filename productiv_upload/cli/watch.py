@@ -15,7 +15,8 @@ from productiv_upload.common.errors import ExitStatus
 from productiv_upload.common.redact import Redactor
 from productiv_upload.common.text import printable
 from productiv_upload.core.report import FileResult
-from productiv_upload.core.watch import WatchRequest, WatchStart, run_watch
+from productiv_upload.core.watch import WatchStart, run_watch
+from productiv_upload.core.watch_loop import WatchRequest
 
 
 class WatchPrinter(PlainPresenter):
@@ -63,9 +64,12 @@ def run_watch_command(
 
     figures = run_watch(request, WatchPrinter(stdout, json_lines=json_lines), started=started,
                         warn=warn, on_secret=redactor.add)  # fmt: skip
-    stderr.write(
-        f"productiv-upload watch: stopped; since it started {figures.uploaded} uploaded, "
-        f"{figures.skipped} skipped, {figures.failed} failed\n"
-    )
+    if figures is None:
+        stderr.write("productiv-upload watch: stopped before it started watching\n")
+    else:
+        stderr.write(
+            f"productiv-upload watch: stopped; since it started {figures.uploaded} uploaded, "
+            f"{figures.skipped} skipped, {figures.failed} failed\n"
+        )
     stderr.flush()
     return int(ExitStatus.OK)

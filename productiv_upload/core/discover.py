@@ -179,6 +179,11 @@ def _expand(
         return
     if not _GLOB_MAGIC.search(given):
         raise UsageError(f"no such file or directory: {printable(given)}")
+    root = _pattern_root(given)
+    if root and not os.path.isdir(root):
+        # Even with --allow-empty: an empty folder is a quiet day, a missing one a mistake
+        # (a typo, an unmounted share) that would otherwise pass as success for ever.
+        raise UsageError(f"no such folder: {printable(root)} (in the pattern {printable(given)})")
     matches = expand_pattern(given)
     if not matches and not allow_empty:
         raise UsageError(
@@ -221,6 +226,14 @@ def expand_pattern(pattern: str) -> list[str]:
             if not name.startswith(".") and _matches(matchers, (*prefix, name)):
                 matches.append(os.path.join(root, *prefix, name))
     return sorted(matches)
+
+
+def _pattern_root(pattern: str) -> str:
+    """The folder a pattern starts from: its components before the first with a wildcard."""
+    parts = pattern.split(os.sep)
+    first_magic = next(i for i, part in enumerate(parts) if _GLOB_MAGIC.search(part))
+    root = os.sep.join(parts[:first_magic])
+    return root if root or not pattern.startswith(os.sep) else os.sep
 
 
 def _segment(part: str) -> re.Pattern[str]:

@@ -31,6 +31,9 @@ class FileResult:
     error: str | None = None  # one line, secrets redacted
 
 
+RERUN_ADVICE = "run the same command again to send the rest"
+
+
 @dataclass
 class RunReport:
     app_id: str
@@ -39,6 +42,8 @@ class RunReport:
     elapsed_s: float = 0.0
     deferring: bool = False  # --min-age was given: `counts` has a `deferred` key
     interrupted: bool = False  # Ctrl-C or SIGTERM stopped the run (not in the JSON report)
+    # What to do about the files a stopped run did not send (not in the JSON report).
+    rerun_advice: str = RERUN_ADVICE
 
     def counts(self) -> dict[str, int]:
         counts = {Status.UPLOADED.value: 0, Status.SKIPPED.value: 0, Status.FAILED.value: 0}

@@ -39,7 +39,7 @@ from productiv_upload.core.pusher import (
     connect,
 )
 from productiv_upload.core.record import PushRecord
-from productiv_upload.core.report import FileResult, RunReport, Status
+from productiv_upload.core.report import RERUN_ADVICE, FileResult, RunReport, Status
 from productiv_upload.core.settings import ServiceSettings, resolve_service
 from productiv_upload.core.spool import prepare_move_target, settle
 from productiv_upload.core.state import AppLock, resolve_state_dir
@@ -164,7 +164,9 @@ def execute_push(
 
     with contextlib.ExitStack() as stack:
         if target is None:
-            service = resolve_request_service(request, environ, sends=bool(candidates))
+            # Credentials are resolved even with nothing to send: a cron job whose spool is
+            # empty today must not pass as healthy with no credentials set up.
+            service = resolve_request_service(request, environ, sends=True)
             state_dir = resolve_state_dir(request.state_dir, environ)
         else:
             service, state_dir = target.service, target.state_dir
@@ -191,7 +193,8 @@ def execute_push(
             check_writable(record.metrics_file, "--metrics-file")
         try:
             run = _push(request, service, state_dir, record, found, candidates, deferred,
-                        events, stack, warn, inform, on_secret, stop, started)  # fmt: skip
+                        events, stack, warn, inform, on_secret, stop, started,
+                        sandbox=target is not None)  # fmt: skip
         except UploadError as error:
             record.ended(int(error.exit_status), None, str(error))
             raise
@@ -216,6 +219,8 @@ def _push(
     on_secret: Callable[[str], None] | None,
     stop: Stop | None,
     started: float,
+    *,
+    sandbox: bool,
 ) -> PushRun:
     """The push itself, once the service is known: lock, journal, upload, spool, record."""
     api_key = service.api_url.rstrip("/")
@@ -251,6 +256,7 @@ def _push(
         elapsed_s=time.monotonic() - started,
         deferring=request.min_age is not None,
         interrupted=outcome is not None and outcome.interrupted,
+        rerun_advice=_rerun_advice(request, sandbox),
     )
     events.finish(report)
     _warn_unrecorded(report, warn)
@@ -274,6 +280,15 @@ def _push(
     message = str(run.fatal) if run.fatal else run.stopped
     run.problems = record.ended(run.exit_code, report, message)
     return run
+
+
+def _rerun_advice(request: PushRequest, sandbox: bool) -> str:
+    """What to do about what a stopped run did not send: the same command, as a rule."""
+    if sandbox:
+        return "a sandbox run is not resumed: the next one starts with an empty sandbox"
+    if request.force:
+        return "run it again without --force to send only the rest"
+    return RERUN_ADVICE
 
 
 def _journal_for_the_record(

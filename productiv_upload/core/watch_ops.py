@@ -60,6 +60,7 @@ class WatchOps:
         self._retrying: list[Waiting] = []
         self._said: set[str] = set()  # warnings given once
         self._stopping = False
+        self.watching = False  # the start-up check passed and the folders are watched
 
     @property
     def tick_s(self) -> float:
@@ -75,6 +76,7 @@ class WatchOps:
     def ready(self, watching: str) -> None:
         """The start-up check passed and the folders are watched."""
         self._guard("run log", self._log.start)
+        self.watching = True
         self._last_success = time.time()
         self._notifier.ready(f"watching {watching}")
         self._refresh()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from productiv_upload.common.text import printable
 from productiv_upload.core.journal.store import Journal
-from productiv_upload.core.report import FileResult
+from productiv_upload.core.report import NOT_STARTED_REASON, FileResult
 
 KEEP_RUNS = 200
 KEEP_FAILURES = 500
@@ -114,14 +114,16 @@ class RunLog:
 
     def failed(self, results: Sequence[FileResult]) -> None:
         """Record files that failed, with their reasons."""
-        failed = [r for r in results if r.status.value == "failed"][-KEEP_FAILURES:]
+        # Files an interrupt kept from starting did not fail: they were not tried.
+        failed = [r for r in results if r.status.value == "failed"
+                  and r.error != NOT_STARTED_REASON][-KEEP_FAILURES:]  # fmt: skip
         if not failed or self._target is None:
             return
         now = int(time.time())
         with self._journal.db.writing() as db:
             db.executemany(
                 "INSERT INTO failures (target, at, path, reason) VALUES (?, ?, ?, ?)",
-                [(self._target, now, printable(r.path, limit=4096),
+                [(self._target, now, printable(os.path.abspath(r.path), limit=4096),
                   printable(r.error or "failed", limit=MAX_REASON)) for r in failed],
             )  # fmt: skip
             last = db.execute("SELECT max(id) FROM failures").fetchone()[0] or 0

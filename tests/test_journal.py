@@ -6,6 +6,7 @@ Whether a file is opened is watched through the kernel (inotify, via watchdog), 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -343,7 +344,5 @@ def test_a_journal_row_is_compact(tmp_path: Path) -> None:
     per_row = (tmp_path / JOURNAL_NAME).stat().st_size / count
 
     assert per_row <= 150
-    assert (
-        sqlite3.connect(tmp_path / JOURNAL_NAME).execute("PRAGMA integrity_check").fetchone()[0]
-        == "ok"
-    )
+    with contextlib.closing(sqlite3.connect(tmp_path / JOURNAL_NAME)) as database:
+        assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -296,8 +296,13 @@ def _journal_for_the_record(
 ) -> Journal | None:
     try:
         journal = Journal(path)
+    except JournalError as error:
+        warn(f"the run was not recorded for `status`: {error}")
+        return None
+    try:
         record.started(journal)
     except JournalError as error:
+        journal.close()
         warn(f"the run was not recorded for `status`: {error}")
         return None
     return journal

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -494,7 +495,16 @@ def watch_command(
         poll=poll,
         checksum=checksum,
     )
-    signal.signal(signal.SIGTERM, _interrupt)
+    # A service must stop on SIGTERM even if the KeyboardInterrupt it raises lands in a
+    # finalizer, which would swallow it: the loop also sees the event and ends by itself.
+    stop = threading.Event()
+
+    def stop_service(signum: int, frame: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_service)
+    signal.signal(signal.SIGINT, stop_service)
     _exit(
         _guarded(
             lambda: run_watch_command(
@@ -503,6 +513,7 @@ def watch_command(
                 stdout=sys.stdout,
                 stderr=sys.stderr,
                 redactor=_redactor(ctx),
+                stop=stop,
             ),
             debug,
         )

@@ -7,6 +7,7 @@ Plain lines even on a terminal (journald and `docker logs` keep them), or JSON l
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -43,7 +44,7 @@ class WatchPrinter(PlainPresenter):
 
 def run_watch_command(
     request: WatchRequest, *, json_lines: bool, stdout: TextIO, stderr: TextIO,
-    redactor: Redactor,
+    redactor: Redactor, stop: threading.Event | None = None,
 ) -> int:  # fmt: skip
     """Run the service until SIGTERM or Ctrl-C; returns 0, or raises what ends it early."""
 
@@ -63,7 +64,7 @@ def run_watch_command(
         stderr.flush()
 
     figures = run_watch(request, WatchPrinter(stdout, json_lines=json_lines), started=started,
-                        warn=warn, on_secret=redactor.add)  # fmt: skip
+                        warn=warn, on_secret=redactor.add, stop=stop)  # fmt: skip
     if figures is None:
         stderr.write("productiv-upload watch: stopped before it started watching\n")
     else:

@@ -157,7 +157,8 @@ def _serve(
                     if outcome.interrupted:
                         return
                     continue
-                loop.wait(wake, poll)
+                loop.wait(wake, poll, stop)
+    ops.stopping()  # stopped by `stop` (SIGTERM seen by the caller), not by an interrupt
 
 
 class _Counted:

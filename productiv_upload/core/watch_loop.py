@@ -106,8 +106,11 @@ class WatchLoop:
         self._last_scan = now
         return not self._folders_replaced()
 
-    def wait(self, wake: threading.Event, poll: float | None) -> None:
-        """Sleep until a hint, the next due file or rescan, or a watched folder is replaced.
+    def wait(
+        self, wake: threading.Event, poll: float | None, stop: threading.Event | None = None
+    ) -> None:
+        """Sleep until a hint, the next due file or rescan, a watched folder is replaced, or
+        `stop` is set.
 
         OS watches follow a folder's inode and report nothing when the folder itself is moved
         away, so the folders' identities are checked every `IDENTITY_CHECK_S` (a stat each).
@@ -118,6 +121,8 @@ class WatchLoop:
             if self.ops is not None:
                 self.ops.tick()
             if time.monotonic() >= until or self._folders_replaced(remember=False):
+                break
+            if stop is not None and stop.is_set():
                 break
         wake.clear()
 

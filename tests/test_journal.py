@@ -26,7 +26,9 @@ from watchdog.observers.inotify import InotifyObserver
 from productiv_upload.core.discover import RACY_NS, Identity, discover
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, NewUpload, maintain
 from productiv_upload.core.journal.known import split_already_uploaded
+from productiv_upload.core.journal.runs import KEEP_FAILURES, KEEP_RUNS, RunLog
 from productiv_upload.core.journal.schema import SCHEMA_VERSION
+from productiv_upload.core.report import FileResult, Status
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import Mount, invoke, make_files
 
@@ -346,3 +348,28 @@ def test_a_journal_row_is_compact(tmp_path: Path) -> None:
     assert per_row <= 150
     with contextlib.closing(sqlite3.connect(tmp_path / JOURNAL_NAME)) as database:
         assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_each_service_keeps_its_own_newest_runs_and_failures(tmp_path: Path) -> None:
+    """Row ids are shared by every service in a state dir: one service's busy days must not
+    cut another's record short."""
+    with Journal(tmp_path / JOURNAL_NAME) as journal:
+        for run in range(KEEP_RUNS + 50):
+            for app in ("busy", "quiet"):
+                log = RunLog(journal, API, app, "push")
+                log.start()
+                log.failed([FileResult(f"/x/{app}-{run}.json", f"{app}-{run}.json", 1,
+                                       Status.FAILED, 1, "storage answered 500")] * 3)  # fmt: skip
+        counts = {
+            (table, app): journal.db.connection.execute(
+                f"SELECT count(*) FROM {table} WHERE target = ?",  # noqa: S608 (fixed names)
+                (journal.target(API, app),),
+            ).fetchone()[0]
+            for table in ("runs", "failures")
+            for app in ("busy", "quiet")
+        }
+
+    assert counts == {
+        ("runs", "busy"): KEEP_RUNS, ("runs", "quiet"): KEEP_RUNS,
+        ("failures", "busy"): KEEP_FAILURES, ("failures", "quiet"): KEEP_FAILURES,
+    }  # fmt: skip

@@ -63,7 +63,7 @@ def run_history(
             _write_json(stdout, path, uploads)
         else:
             counted = limit is not None and since_iso is None
-            total = journal.summary(app_id).rows if counted else None
+            total = journal.count(app_id) if counted else None
             _write_lines(stdout, path, journal.apps(), uploads, app_id, total)
     return 0
 

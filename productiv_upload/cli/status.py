@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from productiv_upload.common.errors import UsageError
 from productiv_upload.common.text import human_size, plural, printable
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, iso
-from productiv_upload.core.journal.runs import Record, read_record, services
+from productiv_upload.core.journal.runs import Record, read_record
 from productiv_upload.core.settings import resolve_service
 from productiv_upload.core.state import Holder, lock_holder, resolve_state_dir
 
@@ -37,7 +37,7 @@ def run_status(
     journal_bytes = 0
     if journal is not None:
         with journal:
-            journal_bytes = journal.summary().bytes_on_disk
+            journal_bytes = journal.bytes_on_disk()
             for api_url, app in _services(journal, app_id, environ):
                 apps.append((read_record(journal, api_url, app),
                              lock_holder(folder, api_url, app)))  # fmt: skip
@@ -69,7 +69,7 @@ def _empty(record: Record) -> bool:
 def _services(
     journal: Journal, app_id: str | None, environ: Mapping[str, str]
 ) -> list[tuple[str, str]]:
-    found = [(api, app) for api, app in services(journal) if app_id in (None, app)]
+    found = [(api, app) for api, app in journal.apps(with_runs=True) if app_id in (None, app)]
     if app_id is not None and not found:
         found = _configured(app_id, environ)
     return found

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from productiv_upload import __version__
 from productiv_upload.common.files import write_whole
+from productiv_upload.common.text import printable
 from productiv_upload.core.journal.runs import Figures
 
 PREFIX = "productiv_upload"
@@ -83,6 +84,11 @@ def render(snapshot: Snapshot) -> bytes:
     return bytes(generate_latest(registry))
 
 
-def write_metrics(path: Path, snapshot: Snapshot) -> None:
-    """Replace the metrics file atomically, readable by every user (0644). Raises OSError."""
-    write_whole(path, render(snapshot), mode=0o644)
+def write_metrics(path: Path, snapshot: Snapshot) -> str | None:
+    """Replace the metrics file atomically, readable by every user (0644); None once written,
+    else what went wrong, for the caller to say (the uploads stand either way)."""
+    try:
+        write_whole(path, render(snapshot), mode=0o644)
+    except OSError as error:
+        return f"cannot write --metrics-file {printable(str(path))}: {error.strerror or error}"
+    return None

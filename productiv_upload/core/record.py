@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from productiv_upload.common.text import printable
 from productiv_upload.core.journal import Journal, JournalError
-from productiv_upload.core.journal.runs import Figures, RunLog, read_record
+from productiv_upload.core.journal.runs import Figures, RunLog, last_success
 from productiv_upload.core.metrics import Snapshot, write_metrics
 from productiv_upload.core.report import RunReport
 
@@ -59,21 +58,22 @@ class PushRecord:
         snapshot = Snapshot(
             self._app_id, "push", figures, time.time(), self._last_success(), exit_code
         )
-        try:
-            write_metrics(self.metrics_file, snapshot)
-        except OSError as error:
-            shown = printable(str(self.metrics_file))
-            return [f"cannot write --metrics-file {shown}: {error.strerror or error}"]
-        return []
+        problem = write_metrics(self.metrics_file, snapshot)
+        return [] if problem is None else [problem]
 
     def _last_success(self) -> float | None:
-        """From the run log: this run's end if it succeeded, else the last one that did."""
+        """From the run log: this run's end if it succeeded, else the last one that did. The
+        run's own journal when it got that far; else (a held lock, refused credentials) a
+        read-only look."""
         try:
-            journal = Journal.open_existing(self._journal_path)
+            if self._log is not None:
+                success = last_success(self._log.journal, self._api_url, self._app_id)
+            else:
+                journal = Journal.open_existing(self._journal_path)
+                if journal is None:
+                    return None
+                with journal:
+                    success = last_success(journal, self._api_url, self._app_id)
         except JournalError:
             return None
-        if journal is None:
-            return None
-        with journal:
-            success = read_record(journal, self._api_url, self._app_id).last_success
         return float(success) if success is not None else None

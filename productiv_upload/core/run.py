@@ -46,7 +46,7 @@ from productiv_upload.core.state import AppLock, resolve_state_dir
 from productiv_upload.service.api import ProductivApi
 from productiv_upload.service.http import StorageClient
 
-OLD_FILES_NAMED = 3  # how many too-old files the warning names
+OLD_FILES_NAMED = 3  # how many files a warning names before 'and N more'
 
 
 class RunEvents(PushEvents, Protocol):
@@ -445,12 +445,10 @@ def _upkeep(
 
 def _warn_unrecorded(report: RunReport, warn: Callable[[str], None]) -> None:
     """Uploads that storage confirmed but the journal could not record."""
-    unrecorded = [r for r in report.files if r.status is Status.UPLOADED and r.error]
+    unrecorded = [r.path for r in report.files if r.status is Status.UPLOADED and r.error]
     if unrecorded:
-        named = ", ".join(printable(r.path) for r in unrecorded[:OLD_FILES_NAMED])
-        more = f" and {len(unrecorded) - OLD_FILES_NAMED} more" if len(unrecorded) > 3 else ""
         warn(f"{plural(len(unrecorded), 'file')} uploaded but not recorded in the journal "
-             f"({named}{more}): a rerun may send them again")  # fmt: skip
+             f"({_some_of(unrecorded)}): a rerun may send them again")  # fmt: skip
 
 
 def _warn_old_files(
@@ -461,10 +459,15 @@ def _warn_old_files(
     old = sorted((f for f in files if f.mtime_ns / 1e9 < cutoff), key=lambda f: f.mtime_ns)
     if not old:
         return
-    named = ", ".join(printable(f.path) for f in old[:OLD_FILES_NAMED])
-    more = f" and {len(old) - OLD_FILES_NAMED} more" if len(old) > OLD_FILES_NAMED else ""
     warn(
         f"{plural(len(old), 'file')} last modified more than {request.max_age_hours:g} h ago "
-        f"({named}{more}): Productiv only guarantees aggregating events pushed within 12 "
-        "hours of when they happened"
+        f"({_some_of([f.path for f in old])}): Productiv only guarantees aggregating events "
+        "pushed within 12 hours of when they happened"
     )
+
+
+def _some_of(paths: list[str]) -> str:
+    """The first few paths, and how many more: "a, b, c and 4 more"."""
+    named = ", ".join(printable(path) for path in paths[:OLD_FILES_NAMED])
+    more = len(paths) - OLD_FILES_NAMED
+    return f"{named} and {more} more" if more > 0 else named

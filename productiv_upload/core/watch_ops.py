@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from productiv_upload.common.text import plural, printable
+from productiv_upload.common.text import plural
 from productiv_upload.core.journal import Journal, JournalError
 from productiv_upload.core.journal.runs import Figures, RunLog, Waiting
 from productiv_upload.core.metrics import Snapshot, write_metrics
@@ -148,11 +148,9 @@ class WatchOps:
             self._app_id, "watch", self.figures, time.time(), self._last_success,
             settling=waits.settling, retrying=len(waits.retrying),
         )  # fmt: skip
-        try:
-            write_metrics(self._metrics_file, snapshot)
-        except OSError as error:
-            self._once(f"cannot write --metrics-file {printable(str(self._metrics_file))}: "
-                       f"{error.strerror or error}")  # fmt: skip
+        problem = write_metrics(self._metrics_file, snapshot)
+        if problem is not None:
+            self._once(problem)
 
     def _guard(self, what: str, action: Callable[[], None]) -> None:
         try:

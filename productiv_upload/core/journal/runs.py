@@ -21,6 +21,16 @@ from productiv_upload.core.report import NOT_STARTED_REASON, FileResult
 KEEP_RUNS = 200
 KEEP_FAILURES = 500
 MAX_REASON = 500  # characters of a failure's reason kept
+# Ids are shared by every service in the state dir: each service's newest rows are found among
+# its own, not by subtracting from the newest id.
+_KEEP_NEWEST_RUNS = """
+DELETE FROM runs WHERE target = :target AND id < (SELECT min(id) FROM
+    (SELECT id FROM runs WHERE target = :target ORDER BY id DESC LIMIT :keep))
+"""
+_KEEP_NEWEST_FAILURES = """
+DELETE FROM failures WHERE target = :target AND id < (SELECT min(id) FROM
+    (SELECT id FROM failures WHERE target = :target ORDER BY id DESC LIMIT :keep))
+"""
 
 
 @dataclass
@@ -93,6 +103,10 @@ class RunLog:
         self._row: int | None = None
         self._target: int | None = None
 
+    @property
+    def journal(self) -> Journal:
+        return self._journal
+
     def start(self) -> None:
         with self._journal.db.writing() as db:
             self._target = self._journal.target(self._api_url, self._app_id, create=True)
@@ -100,10 +114,7 @@ class RunLog:
                 "INSERT INTO runs (target, kind, pid, started) VALUES (?, ?, ?, ?)",
                 (self._target, self._kind, os.getpid(), int(time.time())),
             ).lastrowid
-            db.execute(
-                "DELETE FROM runs WHERE target = ? AND id <= ?",
-                (self._target, (self._row or 0) - KEEP_RUNS),
-            )
+            db.execute(_KEEP_NEWEST_RUNS, {"target": self._target, "keep": KEEP_RUNS})
 
     def update(self, figures: Figures, *, healthy: bool) -> None:
         """The figures so far; `healthy` (nothing failing now) counts as a success."""
@@ -126,11 +137,7 @@ class RunLog:
                 [(self._target, now, printable(os.path.abspath(r.path), limit=4096),
                   printable(r.error or "failed", limit=MAX_REASON)) for r in failed],
             )  # fmt: skip
-            last = db.execute("SELECT max(id) FROM failures").fetchone()[0] or 0
-            db.execute(
-                "DELETE FROM failures WHERE target = ? AND id <= ?",
-                (self._target, last - KEEP_FAILURES),
-            )
+            db.execute(_KEEP_NEWEST_FAILURES, {"target": self._target, "keep": KEEP_FAILURES})
 
     def retrying(self, waiting: Iterable[Waiting]) -> None:
         """What a watch waits to retry now: the whole list, replacing the last one."""
@@ -208,17 +215,14 @@ def read_record(journal: Journal, api_url: str, app_id: str) -> Record:
                 (target,),
             )
         ]
-        success = journal.db.meta(f"last_success:{target}")
-        record.last_success = success or None
+    record.last_success = last_success(journal, api_url, app_id)
     return record
 
 
-def services(journal: Journal) -> list[tuple[str, str]]:
-    """Every (API URL, app) with uploads or runs on record."""
-    with journal.db.reading() as db:
-        rows = db.execute(
-            "SELECT api_url, app_id FROM targets t WHERE EXISTS"
-            " (SELECT 1 FROM uploads u WHERE u.target = t.id)"
-            " OR EXISTS (SELECT 1 FROM runs r WHERE r.target = t.id) ORDER BY app_id, api_url"
-        ).fetchall()
-    return [(api_url, app_id) for api_url, app_id in rows]
+def last_success(journal: Journal, api_url: str, app_id: str) -> int | None:
+    """When this service last had a run end well (a push with exit 0, a healthy watch)."""
+    target = journal.target(api_url, app_id)
+    if target is None:
+        return None
+    with journal.db.reading():
+        return journal.db.meta(f"last_success:{target}") or None

@@ -84,16 +84,6 @@ class Upload:
         }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Summary:
-    """The journal at a glance, for `status`."""
-
-    rows: int
-    in_place: int
-    last_upload: int | None  # Unix time
-    bytes_on_disk: int
-
-
 def iso(unix_time: float) -> str:
     return datetime.fromtimestamp(unix_time, UTC).isoformat(timespec="seconds")
 
@@ -282,25 +272,33 @@ class Journal:
                     yield Upload(api_url, app, name, path, size, digest.hex(), iso(at),
                                  None if gone is None else iso(at + gone))  # fmt: skip
 
-    def summary(self, app_id: str | None = None) -> Summary:
+    def count(self, app_id: str | None = None) -> int:
+        """How many uploads it holds, of one app or of all."""
         with self.db.reading() as db:
-            rows, in_place, last = db.execute(
-                "SELECT count(*), count(*) - count(gone), max(at) FROM uploads WHERE :app IS NULL"
+            rows: int = db.execute(
+                "SELECT count(*) FROM uploads WHERE :app IS NULL"
                 " OR target IN (SELECT id FROM targets WHERE app_id = :app)",
                 {"app": app_id},
-            ).fetchone()
+            ).fetchone()[0]
+        return rows
+
+    def bytes_on_disk(self) -> int:
+        """The database and its write-ahead log, as the disk holds them now."""
         size = 0
         for suffix in ("", "-wal"):
             with contextlib.suppress(OSError):
                 size += os.stat(f"{self.path}{suffix}").st_size
-        return Summary(rows, in_place, last, size)
+        return size
 
-    def apps(self) -> list[tuple[str, str]]:
-        """Every (API URL, app) the journal has rows or runs for."""
+    def apps(self, *, with_runs: bool = False) -> list[tuple[str, str]]:
+        """Every (API URL, app) the journal has uploads for (`with_runs`: or runs)."""
         with self.db.reading() as db:
             rows = db.execute(
                 "SELECT api_url, app_id FROM targets t WHERE EXISTS"
-                " (SELECT 1 FROM uploads u WHERE u.target = t.id) ORDER BY app_id, api_url"
+                " (SELECT 1 FROM uploads u WHERE u.target = t.id)"
+                " OR (:runs AND EXISTS (SELECT 1 FROM runs r WHERE r.target = t.id))"
+                " ORDER BY app_id, api_url",
+                {"runs": with_runs},
             ).fetchall()
         return [(api_url, app_id) for api_url, app_id in rows]
 

@@ -21,8 +21,9 @@ from productiv_upload.core.pusher import NullEvents, Pusher, PushOptions
 from productiv_upload.core.report import Status
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 from productiv_upload.service.api import ProductivApi
-from productiv_upload.service.http import StorageClient, make_session
+from productiv_upload.service.http import make_session
 from productiv_upload.service.retry import backoff_delay, parse_retry_after
+from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.throttle import ByteRate, RequestRate, parse_rate
 from productiv_upload.service.tokens import ClientCredentials, StaticToken
 from tests.conftest import invoke, make_files, use_client_credentials

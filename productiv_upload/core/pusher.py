@@ -36,8 +36,9 @@ from productiv_upload.core.report import (
 from productiv_upload.core.settings import ServiceSettings
 from productiv_upload.core.transfer import PutOutcome, put_file
 from productiv_upload.service.api import MAX_BATCH, ProductivApi
-from productiv_upload.service.http import StorageClient, api_retry, make_session
+from productiv_upload.service.http import api_retry, make_session
 from productiv_upload.service.retry import backoff_delay
+from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.throttle import ByteRate
 from productiv_upload.service.tokens import ClientCredentials, StaticToken, TokenSource
 from productiv_upload.service.urls import check_signed_url, signed_url_has_expired

@@ -44,7 +44,7 @@ from productiv_upload.core.settings import ServiceSettings, resolve_service
 from productiv_upload.core.spool import prepare_move_target, settle
 from productiv_upload.core.state import AppLock, resolve_state_dir
 from productiv_upload.service.api import ProductivApi
-from productiv_upload.service.http import StorageClient
+from productiv_upload.service.storage import StorageClient
 
 OLD_FILES_NAMED = 3  # how many files a warning names before 'and N more'
 

@@ -17,12 +17,8 @@ import urllib3
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
 from productiv_upload.core.discover import Identity, LocalFile
-from productiv_upload.service.http import (
-    RETRY_STATUSES,
-    StorageAnswer,
-    StorageClient,
-    describe_network_error,
-)
+from productiv_upload.service.http import RETRY_STATUSES, describe_network_error
+from productiv_upload.service.storage import StorageAnswer, StorageClient
 from productiv_upload.service.throttle import ByteRate
 
 MAX_ERROR_BODY = 64 * 1024

@@ -37,7 +37,7 @@ from productiv_upload.core.watch_hints import start_hints
 from productiv_upload.core.watch_loop import WatchLoop, WatchRequest
 from productiv_upload.core.watch_ops import WatchOps
 from productiv_upload.service.api import ProductivApi
-from productiv_upload.service.http import StorageClient
+from productiv_upload.service.storage import StorageClient
 
 # An API that cannot be reached at start is asked again after this long, doubling up to a
 # minute: a service started before the network is up waits for it.

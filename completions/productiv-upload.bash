@@ -14,14 +14,14 @@ _productiv_upload_spec() {
             commands=""
             flags="-r --recursive -0 --null --allow-empty --sandbox --keep-sandbox --force --checksum --delete-after --dry-run --json -q --quiet --debug -h --help"
             values="--exclude --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --batch-size --retries --timeout --journal-retention --wait-lock --limit-rate --max-age --min-age"
-            files="--files-from --token-file --report --log-file --metrics-file"
+            files="--files-from --token-file --ca-bundle --report --log-file --metrics-file"
             dirs="--state-dir --move-to"
             arguments="files" ;;
         "check")
             commands=""
             flags="--debug -h --help"
             values="--app-id --api-url --token-url --profile --storage-host --timeout"
-            files="--token-file"
+            files="--token-file --ca-bundle"
             dirs=""
             arguments="nothing" ;;
         "history")
@@ -49,7 +49,7 @@ _productiv_upload_spec() {
             commands=""
             flags="-r --recursive --checksum --delete-after --json --debug -h --help"
             values="--exclude --min-age --batch-wait --retry-wait --poll --app-id --api-url --token-url --profile --storage-host --type -j --concurrency --retries --timeout --limit-rate --journal-retention --wait-lock"
-            files="--token-file --metrics-file"
+            files="--token-file --ca-bundle --metrics-file"
             dirs="--state-dir --move-to"
             arguments="dirs" ;;
         "config")
@@ -63,7 +63,7 @@ _productiv_upload_spec() {
             commands=""
             flags="--json -h --help"
             values="--app-id --api-url --token-url --profile --storage-host"
-            files="--token-file"
+            files="--token-file --ca-bundle"
             dirs="--state-dir"
             arguments="nothing" ;;
     esac

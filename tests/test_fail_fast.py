@@ -176,7 +176,7 @@ def test_watch_waits_for_an_api_that_cannot_be_reached_yet(
     assert "productiv-upload watch: watching" not in said
 
 
-def test_allow_empty_does_not_hide_a_missing_folder(
+def test_allow_empty_names_a_missing_folder_and_succeeds(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
     (tmp_path / "empty").mkdir()
@@ -184,11 +184,15 @@ def test_allow_empty_does_not_hide_a_missing_folder(
     quiet_day = invoke("push", "--allow-empty", str(tmp_path / "empty" / "*.json"))
     typo = invoke("push", "--allow-empty", str(tmp_path / "emtpy" / "*.json"))
     deep = invoke("push", "--allow-empty", str(tmp_path / "nowhere" / "**" / "*.json"))
+    without = invoke("push", str(tmp_path / "emtpy" / "*.json"))
 
-    assert quiet_day.exit_code == 0
-    assert typo.exit_code == deep.exit_code == 2
+    assert quiet_day.exit_code == typo.exit_code == deep.exit_code == 0
+    assert "no such folder" not in quiet_day.stderr
     assert f"no such folder: {tmp_path / 'emtpy'} (in the pattern" in typo.stderr
     assert f"no such folder: {tmp_path / 'nowhere'}" in deep.stderr
+    assert without.exit_code == 2
+    assert f"no such folder: {tmp_path / 'emtpy'} (in the pattern" in without.stderr
+    assert sandbox.requests == []  # nothing to send: nothing contacted
 
 
 def test_a_run_with_nothing_to_send_still_needs_credentials(

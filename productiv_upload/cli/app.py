@@ -116,6 +116,7 @@ def push(
     api_url: cli_options.ApiUrl = None,
     token_file: cli_options.TokenFile = None,
     token_url: cli_options.TokenUrl = None,
+    ca_bundle: cli_options.CaBundle = None,
     profile: cli_options.Profile = None,
     storage_host: cli_options.StorageHost = None,
     upload_type: cli_options.UploadType = None,
@@ -250,7 +251,8 @@ def push(
     request = PushRequest(
         paths=paths or [], recursive=recursive, files_from=files_from, null=null,
         excludes=exclude or [], allow_empty=allow_empty, app_id=app_id, api_url=api_url,
-        token_file=token_file, token_url=token_url, profile=profile, upload_type=upload_type,
+        token_file=token_file, token_url=token_url, ca_bundle=ca_bundle, profile=profile,
+        upload_type=upload_type,
         storage_hosts=storage_host or [], concurrency=concurrency, batch_size=batch_size,
         retries=retries, timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock,
         limit_rate=rate, move_to=move_to, delete_after=delete_after, dry_run=dry_run,
@@ -272,6 +274,7 @@ def check(
     api_url: cli_options.ApiUrl = None,
     token_file: cli_options.TokenFile = None,
     token_url: cli_options.TokenUrl = None,
+    ca_bundle: cli_options.CaBundle = None,
     profile: cli_options.Profile = None,
     storage_host: cli_options.StorageHost = None,
     timeout: cli_options.Timeout = 30.0,
@@ -282,6 +285,7 @@ def check(
 
     _exit(_guarded(lambda: run_check(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
+        ca_bundle=ca_bundle,
         profile=profile, timeout=timeout, storage_hosts=storage_host, environ=os.environ,
         stdout=sys.stdout, redactor=_redactor(ctx),
     ), debug))  # fmt: skip
@@ -293,6 +297,7 @@ def config_show(
     api_url: cli_options.ApiUrl = None,
     token_file: cli_options.TokenFile = None,
     token_url: cli_options.TokenUrl = None,
+    ca_bundle: cli_options.CaBundle = None,
     profile: cli_options.Profile = None,
     storage_host: cli_options.StorageHost = None,
     state_dir: cli_options.StateDir = None,
@@ -303,6 +308,7 @@ def config_show(
 
     _exit(_guarded(lambda: run_config_show(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
+        ca_bundle=ca_bundle,
         profile=profile, state_dir=state_dir, as_json=as_json, storage_hosts=storage_host,
         environ=os.environ, stdout=sys.stdout,
     ), debug=False))  # fmt: skip
@@ -438,6 +444,7 @@ def watch_command(
     api_url: cli_options.ApiUrl = None,
     token_file: cli_options.TokenFile = None,
     token_url: cli_options.TokenUrl = None,
+    ca_bundle: cli_options.CaBundle = None,
     profile: cli_options.Profile = None,
     storage_host: cli_options.StorageHost = None,
     upload_type: cli_options.UploadType = None,
@@ -472,6 +479,7 @@ def watch_command(
         api_url=api_url,
         token_file=token_file,
         token_url=token_url,
+        ca_bundle=ca_bundle,
         profile=profile,
         storage_hosts=storage_host or [],
         upload_type=upload_type,

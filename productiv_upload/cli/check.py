@@ -23,6 +23,7 @@ def run_check(
     api_url: str | None,
     token_file: Path | None,
     token_url: str | None,
+    ca_bundle: Path | None = None,
     profile: str | None,
     timeout: float,
     storage_hosts: list[str] | None = None,
@@ -34,12 +35,13 @@ def run_check(
     redactor = redactor or Redactor()
     service = resolve_service(
         app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
-        environ=environ, profile=profile, storage_hosts=storage_hosts,
+        environ=environ, profile=profile, storage_hosts=storage_hosts, ca_bundle=ca_bundle,
     )  # fmt: skip
     assert service.credentials is not None
     stdout.write(
         f"checking app {printable(service.app_id)} at {printable(service.api_url)} "
         f"with {service.credentials.source}...\n"
+        f"trusting {service.trust.describe()}\n"
     )
     api, _storage = connect(service, PushOptions(retries=1), timeout=(min(timeout, 10), timeout),
                             on_secret=redactor.add)  # fmt: skip
@@ -64,6 +66,7 @@ def run_config_show(
     api_url: str | None,
     token_file: Path | None,
     token_url: str | None,
+    ca_bundle: Path | None = None,
     profile: str | None,
     state_dir: Path | None,
     as_json: bool,
@@ -85,7 +88,7 @@ def run_config_show(
             service = resolve_service(
                 app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
                 environ=environ, profile=profile, need_credentials=need_credentials,
-                storage_hosts=storage_hosts,
+                storage_hosts=storage_hosts, ca_bundle=ca_bundle,
             )  # fmt: skip
             break
         except UsageError as error:
@@ -97,6 +100,7 @@ def run_config_show(
             ("token_url", service.token_url, service.sources["token_url"]),
             ("storage_hosts", describe_storage_hosts(service.storage_hosts),
              service.sources["storage_hosts"]),
+            ("trust", service.trust.describe(), service.sources["trust"]),
         ]  # fmt: skip
         if service.credentials is not None:
             credentials = service.credentials

@@ -64,6 +64,17 @@ TokenUrl = Annotated[
         help="OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL).",
     ),
 ]
+CaBundle = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-bundle",
+        metavar="FILE",
+        rich_help_panel=SERVICE,
+        show_default="the system's store",
+        help="Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env "
+        "PRODUCTIV_CA_BUNDLE; ca_bundle in the config file).",
+    ),
+]
 Profile = Annotated[
     str | None,
     typer.Option(

@@ -42,6 +42,7 @@ KEYS = frozenset(
         "client_secret_file",
         "storage_hosts",
         "metrics_file",
+        "ca_bundle",
     }
 )
 MAX_CONFIG_BYTES = 1024 * 1024

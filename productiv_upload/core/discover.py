@@ -181,9 +181,13 @@ def _expand(
         raise UsageError(f"no such file or directory: {printable(given)}")
     root = _pattern_root(given)
     if root and not os.path.isdir(root):
-        # Even with --allow-empty: an empty folder is a quiet day, a missing one a mistake
-        # (a typo, an unmounted share) that would otherwise pass as success for ever.
-        raise UsageError(f"no such folder: {printable(root)} (in the pattern {printable(given)})")
+        missing = f"no such folder: {printable(root)} (in the pattern {printable(given)})"
+        if not allow_empty:
+            raise UsageError(missing)
+        # Allowed, as an empty folder is (a spool folder made by the first export), but never
+        # silent: a typo or an unmounted share would otherwise pass as success for ever.
+        warnings.append(f"{missing}; nothing to upload from it (--allow-empty)")
+        return
     matches = expand_pattern(given)
     if not matches and not allow_empty:
         raise UsageError(

@@ -41,7 +41,7 @@ from productiv_upload.service.retry import backoff_delay
 from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.throttle import ByteRate
 from productiv_upload.service.tokens import ClientCredentials, StaticToken, TokenSource
-from productiv_upload.service.urls import check_signed_url, signed_url_has_expired
+from productiv_upload.service.urls import check_signed_url, display_host, signed_url_has_expired
 
 DEFAULT_CONCURRENCY = 8
 DEFAULT_RETRIES = 5
@@ -205,6 +205,9 @@ class Pusher:
         self._events = events or NullEvents()
         self._cancel = threading.Event()
         self._throttle = ByteRate(options.limit_rate) if options.limit_rate else None
+        # Storage hosts that one file's retries found unreachable, and why: the files bound
+        # for them fail at once rather than each after its own retries.
+        self._hosts_down: dict[str, str] = {}
 
     def run(self, files: Sequence[LocalFile]) -> PushOutcome:
         state = _Run(make_batches(files, self._options.batch_size))
@@ -467,6 +470,9 @@ class Pusher:
             refusal = check_signed_url(signed_url, storage_hosts=self._options.storage_hosts)
             if refusal is not None:
                 return _Sent(file, _failed(file, refusal, attempts))
+            down = self._hosts_down.get(display_host(signed_url))
+            if down is not None:
+                return _Sent(file, _failed(file, f"not sent: {down}", attempts))
             if signed_url_has_expired(signed_url):
                 refreshes += 1
                 if refreshes > self._options.retries:
@@ -495,6 +501,8 @@ class Pusher:
                 return self._verified(file, outcome, attempts)
             self._events.bytes_sent(file, -sent)  # the next try starts from the first byte
             error = outcome.error or "failed"
+            if outcome.host_down and (not outcome.retryable or attempts > self._options.retries):
+                self._hosts_down[display_host(signed_url)] = error
             if self._cancel.is_set() or not (outcome.retryable or outcome.expired):
                 break
             if outcome.expired:
@@ -549,7 +557,11 @@ def connect(
 
     `on_secret` hears of every secret in play (configured or fetched), to keep it out of output.
     """
-    api_session = make_session(pool_size=2, retry=api_retry(options.retries), timeout=timeout)
+    # One context for the run: the system's store is read once, not per connection.
+    ssl_context = service.trust.ssl_context()
+    api_session = make_session(
+        pool_size=2, retry=api_retry(options.retries), timeout=timeout, ssl_context=ssl_context
+    )
     credentials = service.credentials
     if credentials is None:
         raise UsageError("no credentials")
@@ -574,5 +586,5 @@ def connect(
         upload_type=upload_type,
         app_id_source=service.sources.get("app_id", "--app-id"),
     )
-    storage = StorageClient(pool_size=options.concurrency, timeout=timeout)
+    storage = StorageClient(pool_size=options.concurrency, timeout=timeout, ssl_context=ssl_context)
     return api, storage

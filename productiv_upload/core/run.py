@@ -81,6 +81,7 @@ class PushRequest:
     api_url: str | None = None
     token_file: Path | None = None
     token_url: str | None = None
+    ca_bundle: Path | None = None  # certificates trusted instead of the system's store
     # Given by a Python caller; the command line takes secrets from the environment or files.
     access_token: str | None = field(default=None, repr=False)
     client_id: str | None = None
@@ -337,7 +338,7 @@ def resolve_request_service(
         token_file=request.token_file, environ=environ, profile=request.profile,
         need_credentials=sends and not request.dry_run, storage_hosts=request.storage_hosts,
         access_token=request.access_token, client_id=request.client_id,
-        client_secret=request.client_secret,
+        client_secret=request.client_secret, ca_bundle=request.ca_bundle,
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from productiv_upload.common.errors import UsageError
 from productiv_upload.common.text import printable
 from productiv_upload.core.config import Profile, expand_path, load_profile
+from productiv_upload.service.trust import Trust, resolve_trust
 from productiv_upload.service.urls import check_service_url, display_url, parse_host_patterns
 
 DEFAULT_API_URL = "https://api.productiv.com"
@@ -54,6 +55,7 @@ class ServiceSettings:
     # Host patterns signed URLs may point to; None: any host.
     storage_hosts: tuple[str, ...] | None = None
     metrics_file: Path | None = None  # the profile's metrics_file (--metrics-file wins)
+    trust: Trust = field(default_factory=Trust)  # what https:// connections are checked against
 
 
 def resolve_service(
@@ -69,6 +71,7 @@ def resolve_service(
     access_token: str | None = None,
     client_id: str | None = None,
     client_secret: str | None = None,
+    ca_bundle: Path | None = None,
 ) -> ServiceSettings:
     """Combine flags (the keyword arguments), the environment and the config file's profile."""
     chosen = load_profile(profile, environ)
@@ -129,9 +132,15 @@ def resolve_service(
     if "metrics_file" in chosen.values:
         metrics_file = expand_path(chosen.values["metrics_file"])
         sources["metrics_file"] = chosen.label
+    profile_bundle = chosen.values.get("ca_bundle")
+    trust = resolve_trust(
+        None if ca_bundle is None else str(ca_bundle), environ,
+        str(expand_path(profile_bundle)) if profile_bundle else None, chosen.label,
+    )  # fmt: skip
+    sources["trust"] = trust.source
     return ServiceSettings(
         resolved_api, resolved_app, resolved_token_url, credentials, sources, chosen.name,
-        resolved_hosts, metrics_file,
+        resolved_hosts, metrics_file, trust,
     )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import stat
@@ -17,16 +18,14 @@ import urllib3
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
 from productiv_upload.core.discover import Identity, LocalFile
-from productiv_upload.service.http import RETRY_STATUSES, describe_network_error
+from productiv_upload.service.faults import diagnose, proxy_for
+from productiv_upload.service.http import RETRY_STATUSES
 from productiv_upload.service.storage import StorageAnswer, StorageClient
 from productiv_upload.service.throttle import ByteRate
+from productiv_upload.service.urls import display_host
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_READ = 1024 * 1024
-_TLS_HINT = (
-    "storage: the TLS certificate check failed; behind an intercepting proxy, set "
-    "REQUESTS_CA_BUNDLE to its CA bundle"
-)
 _PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,300})</\1>")
 
@@ -64,6 +63,7 @@ class PutOutcome:
     retryable: bool = False  # a new try may succeed (network fault, 5xx, throttling)
     expired: bool = False  # the signed URL has expired: a fresh one may succeed
     retry_after: str | None = None
+    host_down: bool = False  # storage's host cannot be reached: the files for it would fail too
 
 
 class _HashingReader:
@@ -144,16 +144,18 @@ def put_file(
             answer = storage.put(signed_url, body, before.st_size, max_body=MAX_ERROR_BODY)
         except BodyAborted as error:
             return PutOutcome(False, error=str(error))
-        except urllib3.exceptions.SSLError:
-            return PutOutcome(False, error=_TLS_HINT)
         except (
             urllib3.exceptions.LocationParseError,
             urllib3.exceptions.ProxySchemeUnknown,
         ) as error:
             return PutOutcome(False, error=f"storage: {redact(printable(str(error), 200))}")
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as error:
+            fault = diagnose(error, signed_url, proxy_for(signed_url, os.environ))
             return PutOutcome(
-                False, error=f"storage: {describe_network_error(error)}", retryable=True
+                False,
+                error=f"storage at {display_host(signed_url)}: {fault.reason}",
+                retryable=fault.retryable,
+                host_down=fault.host_down,
             )
         after = os.fstat(stream.fileno())
     sent_md5 = reader.md5.hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.parse
 from collections.abc import Sequence
 
@@ -12,7 +13,7 @@ import requests.auth
 from productiv_upload.common.errors import AccessRefused, ApiError, ApiUnreachable
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
-from productiv_upload.service.http import describe_network_error
+from productiv_upload.service.faults import diagnose, proxy_for
 from productiv_upload.service.throttle import RequestRate
 from productiv_upload.service.tokens import TokenSource
 from productiv_upload.service.urls import display_host
@@ -78,11 +79,9 @@ class ProductivApi:
             # Refused, unresolved, TLS and timeouts say nothing about this batch: the next
             # request would meet the same wall. Anything else concerns this answer alone.
             unreachable = isinstance(error, requests.ConnectionError | requests.Timeout)
+            fault = diagnose(error, url, proxy_for(url, os.environ))
             raise (ApiUnreachable if unreachable else ApiError)(
-                self._redact(
-                    f"could not reach the API at {display_host(url)}: "
-                    f"{describe_network_error(error)}"
-                )
+                self._redact(f"could not reach the API at {display_host(url)}: {fault.reason}")
             ) from None
         return response
 

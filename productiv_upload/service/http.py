@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import random
-import re
-from typing import Any
+import ssl
+from types import TracebackType
+from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader
+from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util.retry import Retry
 
 from productiv_upload import __version__
+from productiv_upload.service.faults import retrying_cannot_help
 from productiv_upload.service.retry import MAX_RETRY_AFTER_S
+from productiv_upload.service.trust import resolve_trust
 
 USER_AGENT = f"productiv-upload/{__version__}"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -32,6 +36,38 @@ class _Session(requests.Session):
         kwargs.setdefault("timeout", self.timeout)
         return super().request(*args, **kwargs)
 
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> Any:
+        settings: Any = super().merge_environment_settings(*args, **kwargs)
+        # REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE were read once, into the adapter's context
+        # (service/trust.py); proxies and NO_PROXY still come from the environment here.
+        settings["verify"] = True
+        return settings
+
+
+class _TrustAdapter(HTTPAdapter):
+    """An adapter whose every https:// connection, direct or through a proxy's tunnel, is
+    checked against one SSL context, and never also against certifi's bundle."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None, **kwargs: Any) -> None:
+        self._ssl_context = ssl_context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        if self._ssl_context is not None:
+            kwargs["ssl_context"] = self._ssl_context
+        super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        if self._ssl_context is not None:
+            proxy_kwargs["ssl_context"] = self._ssl_context
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        if self._ssl_context is not None and url.lower().startswith("https"):
+            # requests would load certifi's bundle into our context on top of what it trusts.
+            conn.ca_certs = conn.ca_cert_dir = None
+
 
 class JitteredRetry(Retry):
     """urllib3's Retry with full jitter, and a ceiling on what Retry-After may ask for."""
@@ -46,6 +82,21 @@ class JitteredRetry(Retry):
         except InvalidHeader:
             return 0.0  # unreadable: fall back to the backoff rather than fail the request
         return min(seconds, MAX_RETRY_AFTER_S)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        # A certificate that fails, a proxy that refuses, a name that does not exist: asking
+        # again meets the same answer, after seconds of backoff.
+        if error is not None and retrying_cannot_help(error):
+            raise MaxRetryError(_pool, url or "", error) from error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 def api_retry(retries: int) -> Retry:
@@ -67,14 +118,19 @@ def make_session(
     pool_size: int,
     timeout: tuple[float, float] | None = None,
     retry: Retry | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> requests.Session:
     """Build an API session whose pool holds `pool_size` keep-alive connections per host.
 
-    Proxies come from HTTPS_PROXY / HTTP_PROXY / NO_PROXY as requests reads them.
+    Proxies come from HTTPS_PROXY / HTTP_PROXY / NO_PROXY as requests reads them; certificates
+    are checked against `ssl_context`, by default the trust the environment asks for.
     """
+    if ssl_context is None:
+        ssl_context = resolve_trust(None, os.environ).ssl_context()
     session = _Session(timeout or (DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S))
     session.headers["User-Agent"] = USER_AGENT
-    adapter = HTTPAdapter(
+    adapter = _TrustAdapter(
+        ssl_context,
         pool_connections=4,
         pool_maxsize=pool_size,
         max_retries=retry
@@ -85,20 +141,3 @@ def make_session(
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-
-
-_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-
-
-def describe_network_error(error: Exception) -> str:
-    """A short reason for a failed connection, without the URL (and its signature) in it."""
-    if isinstance(error, requests.Timeout) or "timed out" in str(error):
-        return "timed out"
-    match = _ERRNO_TEXT.search(str(error))
-    if match:
-        return match.group(1).strip().lower()
-    if isinstance(error, requests.ConnectionError):
-        if "RemoteDisconnected" in str(error) or "reset" in str(error).lower():
-            return "connection closed by the server"
-        return "connection failed"
-    return type(error).__name__

@@ -12,7 +12,6 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-import certifi
 import requests
 import urllib3
 from urllib3.util.ssl_match_hostname import CertificateError
@@ -23,6 +22,7 @@ from productiv_upload.service.http import (
     DEFAULT_READ_TIMEOUT_S,
     USER_AGENT,
 )
+from productiv_upload.service.trust import resolve_trust
 
 STORAGE_BLOCK_SIZE = 256 * 1024
 
@@ -48,7 +48,7 @@ class StorageClient:
     and offers nothing a signed-URL PUT needs. This client sends no credentials of ours: no
     Authorization header, no ~/.netrc. Proxies follow HTTPS_PROXY / HTTP_PROXY / NO_PROXY with
     requests' own rules, resolved once per host, and go through urllib3; certificates are
-    checked against REQUESTS_CA_BUNDLE or certifi's bundle, as requests does.
+    checked against the run's trust (README: "Company networks").
 
     Without a proxy, each PUT goes over a keep-alive `http.client` connection kept here: a
     urllib3 pool's `urlopen` re-encodes every signed query byte by byte and builds retry,
@@ -56,23 +56,24 @@ class StorageClient:
     CPU, for nothing a single PUT without retries needs.
     """
 
-    def __init__(self, *, pool_size: int, timeout: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        timeout: tuple[float, float] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         connect, read = timeout or (DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S)
         self._connect_s, self._read_s = connect, read
         self._timeout = urllib3.Timeout(connect=connect, read=read)
         self._pool_size = pool_size
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        self._ca_options: dict[str, Any] = {}
-        if ca_bundle and os.path.isdir(ca_bundle):
-            self._ca_options["ca_cert_dir"] = ca_bundle  # a hashed folder, as requests allows
-        else:
-            self._ca_options["ca_certs"] = ca_bundle or certifi.where()
-        self._tls: ssl.SSLContext | None = None  # made on the first https:// PUT
+        # The run's trust (service/trust.py), or what the environment asks for, made on the
+        # first https:// PUT.
+        self._tls: ssl.SSLContext | None = ssl_context
         self._pool_options: dict[str, Any] = {
             "maxsize": pool_size,
             "blocksize": STORAGE_BLOCK_SIZE,  # 256 KiB sends: fewer, cheaper calls than 16 KiB
             "headers": {"User-Agent": USER_AGENT},
-            **self._ca_options,
         }
         self._via_proxy: dict[str, urllib3.ProxyManager] = {}
         self._route: dict[tuple[str, str], urllib3.ProxyManager | None] = {}
@@ -138,18 +139,18 @@ class StorageClient:
             return connection
         scheme, host, port = route
         if scheme == "https":
-            if self._tls is None:
-                self._tls = ssl.create_default_context(
-                    cafile=self._ca_options.get("ca_certs"),
-                    capath=self._ca_options.get("ca_cert_dir"),
-                )
             return http.client.HTTPSConnection(
-                host, port, timeout=self._connect_s, context=self._tls,
+                host, port, timeout=self._connect_s, context=self._ssl_context(),
                 blocksize=STORAGE_BLOCK_SIZE,
             )  # fmt: skip
         return http.client.HTTPConnection(
             host, port, timeout=self._connect_s, blocksize=STORAGE_BLOCK_SIZE
         )
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = resolve_trust(None, os.environ).ssl_context()
+        return self._tls
 
     def _give_back(self, route: _Route, connection: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -182,8 +183,9 @@ class StorageClient:
                         else None
                     )
                     self._via_proxy[proxy] = urllib3.ProxyManager(
-                        proxy, proxy_headers=headers, **self._pool_options
-                    )
+                        proxy, proxy_headers=headers, ssl_context=self._ssl_context(),
+                        **self._pool_options,
+                    )  # fmt: skip
                 self._route[key] = self._via_proxy[proxy]
         return self._route[key]
 

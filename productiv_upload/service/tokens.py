@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import requests
 from productiv_upload.common.errors import AccessRefused, ApiError, ApiUnreachable
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
-from productiv_upload.service.http import describe_network_error
+from productiv_upload.service.faults import diagnose, proxy_for
 from productiv_upload.service.urls import display_host
 
 SCOPE = "https://api.productiv.com/connector.write"
@@ -112,10 +113,11 @@ class ClientCredentials:
             response = self._session.post(self._token_url, data=form, allow_redirects=False)
         except requests.RequestException as error:
             unreachable = isinstance(error, requests.ConnectionError | requests.Timeout)
+            fault = diagnose(error, self._token_url, proxy_for(self._token_url, os.environ))
             raise (ApiUnreachable if unreachable else ApiError)(
                 redact(
                     f"could not get an access token from {display_host(self._token_url)}: "
-                    f"{describe_network_error(error)}",
+                    f"{fault.reason}",
                     self.secrets(),
                 )
             ) from None

@@ -1,0 +1,162 @@
+"""Which certificates are trusted, and where that came from (README: "Company networks").
+
+By default the operating system's store decides, through truststore, as curl, git and pip do,
+so a company CA installed with `update-ca-certificates` is trusted with no setting at all.
+A CA bundle given by `--ca-bundle` (or a variable naming one) replaces it. certifi's bundle is
+used only on a system with no store. Verification itself can never be turned off.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import certifi
+import truststore
+
+from productiv_upload.common.errors import UsageError
+from productiv_upload.common.text import printable
+
+# The variables other tools read, in the order that the first one set wins (README: "Company
+# networks"); PRODUCTIV_CA_BUNDLE and the config file come before them all.
+BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+OPENSSL_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+_HASHED_NAME = re.compile(r"^[0-9a-fA-F]{8}\.\d+$")  # OpenSSL's c_rehash names in a CA folder
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The certificates every https:// connection of a run is checked against."""
+
+    cafile: str | None = None  # a PEM bundle that replaces the system store
+    capath: str | None = None  # a folder of hashed certificates (SSL_CERT_DIR, or a bundle dir)
+    source: str = "default"  # where it came from: "--ca-bundle", "SSL_CERT_FILE", ...
+    use_certifi: bool = False  # the system has no store at all
+
+    @property
+    def from_system(self) -> bool:
+        return self.cafile is None and self.capath is None and not self.use_certifi
+
+    def describe(self) -> str:
+        """One line for `config show` and `check`: what is trusted, and why."""
+        if self.use_certifi:
+            return f"certifi's CA bundle {certifi.where()} (this system has no certificate store)"
+        if self.from_system:
+            return f"the operating system's certificate store ({system_store_location()})"
+        places = " and ".join(printable(p) for p in (self.cafile, self.capath) if p)
+        return f"the certificates in {places} (from {self.source})"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that checks the chain and the host name, always."""
+        if self.from_system:
+            return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        cafile = certifi.where() if self.use_certifi else self.cafile
+        return ssl.create_default_context(cafile=cafile, capath=self.capath)
+
+
+def resolve_trust(
+    flag: str | None,
+    environ: Mapping[str, str],
+    profile_value: str | None = None,
+    profile_label: str = "config file",
+) -> Trust:
+    """--ca-bundle, PRODUCTIV_CA_BUNDLE, the profile's ca_bundle, then the other tools'
+    variables; else the system's store. A bundle that cannot be used is bad usage."""
+    chosen: list[tuple[str, str]] = []
+    if flag is not None:
+        chosen.append((flag, "--ca-bundle"))
+    elif environ.get("PRODUCTIV_CA_BUNDLE"):
+        chosen.append((environ["PRODUCTIV_CA_BUNDLE"], "PRODUCTIV_CA_BUNDLE"))
+    elif profile_value:
+        chosen.append((profile_value, f"ca_bundle in the {profile_label}"))
+    else:
+        for variable in BUNDLE_VARIABLES:
+            if environ.get(variable):
+                chosen.append((environ[variable], variable))
+                break
+        else:
+            chosen.extend((environ[v], v) for v in OPENSSL_VARIABLES if environ.get(v))
+    if not chosen:
+        return Trust(use_certifi=not system_store_exists())
+    cafile = capath = None
+    for path, source in chosen:
+        if source == "SSL_CERT_DIR" or os.path.isdir(path):
+            capath = _checked_folder(path, source)
+        else:
+            cafile = _checked_bundle(path, source)
+    return Trust(cafile, capath, " and ".join(source for _, source in chosen))
+
+
+def _checked_bundle(path: str, source: str) -> str:
+    """The bundle must be readable and hold at least one certificate, or nothing would verify."""
+    shown = f"the CA bundle {printable(path)} (from {source})"
+    try:
+        with open(path, "rb") as bundle:
+            text = bundle.read(64 * 1024 * 1024)
+    except OSError as error:
+        raise UsageError(f"cannot read {shown}: {error.strerror}") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=text.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError):
+        count = 0
+    else:
+        count = context.cert_store_stats()["x509"]
+    if count == 0:
+        raise UsageError(f"{shown} holds no PEM certificate")
+    return path
+
+
+def _checked_folder(path: str, source: str) -> str:
+    shown = f"the CA folder {printable(path)} (from {source})"
+    try:
+        names = os.listdir(path)
+    except OSError as error:
+        raise UsageError(f"cannot read {shown}: {error.strerror}") from None
+    if not any(_HASHED_NAME.match(name) for name in names):
+        raise UsageError(
+            f"{shown} holds no hashed certificate names (run `openssl rehash` on it), "
+            "or give a PEM file with --ca-bundle"
+        )
+    return path
+
+
+def system_store_exists() -> bool:
+    """Whether the system offers a store (macOS and Windows always do)."""
+    return not sys.platform.startswith("linux") or system_store_location() != "none found"
+
+
+def system_store_location() -> str:
+    """Where OpenSSL finds the system's CAs on Linux (what truststore uses there)."""
+    if not sys.platform.startswith("linux"):
+        return {"darwin": "Keychain", "win32": "Windows certificate store"}.get(
+            sys.platform, sys.platform
+        )
+    defaults = ssl.get_default_verify_paths()
+    if defaults.cafile:
+        return defaults.cafile
+    if (
+        defaults.capath
+        and os.path.isdir(defaults.capath)
+        and any(_HASHED_NAME.match(name) for name in os.listdir(defaults.capath))
+    ):
+        return defaults.capath
+    for candidate in _CA_FILE_CANDIDATES:
+        if os.path.isfile(candidate):
+            return candidate
+    return "none found"
+
+
+# Where distributions keep the bundle when OpenSSL's own default is missing (truststore looks
+# at the same places).
+_CA_FILE_CANDIDATES = (
+    "/etc/ssl/cert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/cert.pem",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/ca-bundle.pem",
+)

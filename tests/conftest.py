@@ -16,12 +16,22 @@ from typer.testing import CliRunner
 from productiv_upload.cli.app import app
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 
+# Test certificates and HTTPS sandboxes (tests/tls.py).
+pytest_plugins = ["tests.tls"]
+
+# Variables that would make a test trust, or distrust, what the developer's machine does.
+_TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's credentials, proxies, netrc or state."""
+    """No test sees the developer's credentials, proxies, trust settings, netrc or state."""
     for name in list(os.environ):
-        if name.startswith("PRODUCTIV_") or name.lower().endswith("_proxy"):
+        if (
+            name.startswith("PRODUCTIV_")
+            or name.lower().endswith("_proxy")
+            or name in _TRUST_VARIABLES
+        ):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()
@@ -36,8 +46,16 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path / "bucket") as server:
+def sandbox(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Sandbox]:
+    """The sandbox over plain http; over https, the test CA trusted, when a test is marked
+    `over_http_and_https` (tests/tls.py) and this is its https run."""
+    tls = None
+    if getattr(request, "param", "http") == "https":
+        tls = request.getfixturevalue("tls_server_context")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(request.getfixturevalue("tls_ca_bundle")))
+    with Sandbox(tmp_path / "bucket", tls=tls) as server:
         yield server
 
 

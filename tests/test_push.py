@@ -19,6 +19,7 @@ from productiv_upload.service.http import make_session
 from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.tokens import StaticToken
 from tests.conftest import invoke, make_files, use_client_credentials
+from tests.tls import over_http_and_https
 
 FORBIDDEN_STORAGE_HEADERS = ("authorization", "content-type", "content-md5", "transfer-encoding")
 
@@ -31,6 +32,7 @@ def api_filenames(sandbox: Sandbox) -> list[list[str]]:
     return batches
 
 
+@over_http_and_https
 @pytest.mark.parametrize("count", [1, 100, 101, 250])
 def test_files_go_in_batches_of_at_most_100_and_arrive_byte_identical(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path, count: int
@@ -49,6 +51,7 @@ def test_files_go_in_batches_of_at_most_100_and_arrive_byte_identical(
         assert sandbox.put_count(SANDBOX_APP_ID, path.name) == 1
 
 
+@over_http_and_https
 def test_batch_size_option_sets_names_per_request(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -143,6 +146,7 @@ def test_api_request_carries_bearer_token_and_json_content_type(
     assert (request.header("User-Agent") or "").startswith("productiv-upload/")
 
 
+@over_http_and_https
 def test_storage_puts_carry_length_and_none_of_the_forbidden_headers(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -169,6 +173,7 @@ def test_storage_puts_carry_length_and_none_of_the_forbidden_headers(
     assert sandbox.stored_path(SANDBOX_APP_ID, "empty.json").read_bytes() == b""
 
 
+@over_http_and_https
 def test_puts_run_in_parallel_over_keep_alive_connections_sized_to_concurrency(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -250,6 +255,7 @@ def test_file_missing_from_the_url_map_fails_alone(
     assert "no upload URL" in status[files[1].name][1]
 
 
+@over_http_and_https
 def test_client_credentials_fetch_a_token_from_the_token_url(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,7 @@ from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.throttle import ByteRate, RequestRate, parse_rate
 from productiv_upload.service.tokens import ClientCredentials, StaticToken
 from tests.conftest import invoke, make_files, use_client_credentials
+from tests.tls import over_http_and_https
 
 
 def push_json(*args: str) -> tuple[int, dict[str, Any]]:
@@ -67,6 +68,7 @@ def test_storage_503_bursts_are_retried_until_they_pass(
     assert sandbox.stored_path(SANDBOX_APP_ID, path.name).read_bytes() == path.read_bytes()
 
 
+@over_http_and_https
 def test_a_connection_dropped_mid_body_is_retried_from_the_first_byte(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -145,6 +147,7 @@ def test_backoff_has_full_jitter_below_an_exponential_ceiling_and_honours_retry_
 # --- expired and rejected URLs ---
 
 
+@over_http_and_https
 def test_urls_expired_before_use_are_replaced_without_a_wasted_put(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -159,6 +162,7 @@ def test_urls_expired_before_use_are_replaced_without_a_wasted_put(
     assert [r.status for r in sandbox.requests_of("put")] == [200, 200, 200]
 
 
+@over_http_and_https
 def test_storage_saying_request_has_expired_gets_a_fresh_url(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -269,6 +273,7 @@ def test_request_rate_spaces_requests_over_a_sliding_window() -> None:
 # --- journal ---
 
 
+@over_http_and_https
 def test_a_rerun_skips_what_arrived_and_force_sends_it_again(
     sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -407,6 +412,7 @@ def test_client_credential_tokens_are_renewed_before_they_expire(
     assert len(sandbox.requests_of("token")) >= 2
 
 
+@over_http_and_https
 def test_a_token_refused_mid_run_is_renewed_once(sandbox: Sandbox, tmp_path: Path) -> None:
     tokens = ClientCredentials(
         sandbox.token_url, "sandbox-client", "sandbox-secret", make_session(pool_size=1)

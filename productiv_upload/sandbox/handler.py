@@ -11,6 +11,7 @@ import hmac
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -30,12 +31,53 @@ from productiv_upload.sandbox.state import (
 
 _UPLOAD_PATH = re.compile(r"^/services/push/v1/customer/apps/([^/]+)/upload$")
 _READ_CHUNK = 256 * 1024
+# A client that connects and never completes the handshake gives up its thread after this long.
+_HANDSHAKE_TIMEOUT_S = 30.0
 
 
 class SandboxServer(ThreadingHTTPServer):
+    """An HTTP server on an IPv4 or IPv6 address, speaking TLS when given a server context."""
+
     daemon_threads = True
     request_queue_size = 128  # up to 64 parallel PUTs connect at once
     state: SandboxState
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        # The family is a class attribute that the base class reads when it makes the socket.
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.tls = tls
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, client_address = super().get_request()
+        if self.tls is None:
+            return connection, client_address
+        # No handshake here: this runs in the accept loop, where one slow or silent client
+        # would keep every other one waiting. `finish_request` does it in the request's thread.
+        try:
+            wrapped = self.tls.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        except OSError:
+            connection.close()
+            raise  # the base class skips a connection whose accept failed
+        return wrapped, client_address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(_HANDSHAKE_TIMEOUT_S)
+                request.do_handshake()
+                request.settimeout(None)
+            except OSError:  # ssl.SSLError included: a client that distrusts us, or hung up
+                return  # the base class closes the socket
+        super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up mid-request are part of what the sandbox is for; stay quiet.

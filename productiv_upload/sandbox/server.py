@@ -7,6 +7,7 @@ strict as the real services: whatever the real API or S3 would refuse, it refuse
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,11 @@ from productiv_upload.sandbox.state import SANDBOX_APP_ID, SandboxState
 
 
 class Sandbox(SandboxState):
-    """The API, the token endpoint and the bucket, served by one HTTP server on loopback."""
+    """The API, the token endpoint and the bucket, served by one HTTP server on loopback.
+
+    `host` may be an IPv6 address (`::1`); `tls`, a server-side context holding a certificate,
+    makes every URL it serves and hands out an https:// one.
+    """
 
     def __init__(
         self,
@@ -27,10 +32,13 @@ class Sandbox(SandboxState):
         apps: tuple[str, ...] = (SANDBOX_APP_ID,),
         any_app: bool = False,
         log: Callable[[str], None] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self._server = SandboxServer((host, port), SandboxHandler)
+        self._server = SandboxServer((host, port), SandboxHandler, tls=tls)
         bound_host, bound_port = self._server.socket.getsockname()[:2]
-        base_url = f"http://{bound_host}:{bound_port}"
+        scheme = "http" if tls is None else "https"
+        shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+        base_url = f"{scheme}://{shown_host}:{bound_port}"
         super().__init__(storage_dir, base_url, apps=apps, any_app=any_app, log=log)
         self._server.state = self
         self._thread: threading.Thread | None = None

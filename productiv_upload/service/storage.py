@@ -114,7 +114,7 @@ class StorageClient:
                 # The server closed before the length it announced (http.client's read of a
                 # part does not check; urllib3 would have raised the same).
                 raise http.client.IncompleteRead(answer.body, response.length)
-        except (ssl.SSLError, CertificateError) as error:
+        except (ssl.SSLCertVerificationError, CertificateError) as error:
             connection.close()
             raise urllib3.exceptions.SSLError(error) from error
         except (OSError, http.client.HTTPException) as error:
@@ -222,7 +222,11 @@ def _send(
 
 
 def _as_urllib3_error(error: Exception, read_s: float) -> urllib3.exceptions.HTTPError:
-    """The exception urllib3's pool raises for the same fault, so callers see one family."""
+    """The exception urllib3's pool raises for the same fault, so callers see one family.
+
+    Other TLS errors than a failed certificate check (`EOF occurred in violation of protocol`
+    when storage cuts a connection mid-body) are network faults, retried like a reset.
+    """
     if isinstance(error, TimeoutError):
         pool: Any = None  # the connection is ours, not a pool's
         return urllib3.exceptions.ReadTimeoutError(
@@ -239,11 +243,18 @@ def _put_via_proxy(
     timeout: urllib3.Timeout,
     max_body: int,
 ) -> StorageAnswer:
-    response = manager.urlopen(
-        "PUT", url, body=body, headers=headers, preload_content=False, timeout=timeout,
-        retries=False,  # the caller's retry loop also rewinds the body and renews the URL
-        redirect=False,
-    )  # fmt: skip
+    try:
+        response = manager.urlopen(
+            "PUT", url, body=body, headers=headers, preload_content=False, timeout=timeout,
+            retries=False,  # the caller's retry loop also rewinds the body and renews the URL
+            redirect=False,
+        )  # fmt: skip
+    except urllib3.exceptions.SSLError as error:
+        # urllib3 calls every TLS error an SSLError; only a failed certificate check is one.
+        reason = error.args[0] if error.args else None
+        if isinstance(reason, ssl.SSLCertVerificationError | CertificateError):
+            raise
+        raise urllib3.exceptions.ProtocolError("Connection aborted.", reason) from error
     answer = StorageAnswer(
         response.status,
         response.reason or "",

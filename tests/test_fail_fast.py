@@ -223,3 +223,21 @@ def test_watch_stopped_while_waiting_for_the_api_says_it_never_started(
 
     assert watch.returncode == 0
     assert stderr.rstrip().endswith("productiv-upload watch: stopped before it started watching")
+
+
+def test_a_storage_host_that_refuses_fails_its_files_after_one_files_retries(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = closed_port()
+    sandbox.faults.signed_url_override = f"http://127.0.0.1:{port}/bucket/a.json?AWSAccessKeyId=AKIA&Signature=c2ln&Expires=9999999999"
+    make_files(tmp_path / "exports", 30)
+
+    code, files = push_report("-j", "1", "--retries", "2", str(tmp_path / "exports" / "*.json"))
+
+    assert code == 1
+    reason = f"storage at 127.0.0.1:{port}: connection refused"
+    tried = [f for f in files if f["attempts"]]
+    assert len(tried) == 1  # one file's retries, not thirty
+    assert tried[0]["attempts"] == 3
+    assert tried[0]["error"] == reason
+    assert {f["error"] for f in files if not f["attempts"]} == {f"not sent: {reason}"}

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import trustme
 
 from productiv_upload.core.journal import JOURNAL_NAME
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 from productiv_upload.service.api import PROBE_FILENAME
 from tests.conftest import wait_for
+from tests.tls import StartTlsSandbox
 
 WAIT_S = 30.0
 
@@ -260,3 +262,31 @@ def test_an_abstract_notify_socket_is_spoken_to(
         watch.communicate(timeout=WAIT_S)
 
     assert first.startswith("READY=1\nSTATUS=watching")
+
+
+def test_a_certificate_that_fails_at_start_is_named_in_the_warnings_and_status(
+    tmp_path: Path, manager: Manager, watches: list[subprocess.Popen[str]],
+    start_tls_sandbox: StartTlsSandbox, unknown_ca_cert: trustme.LeafCert, tls_ca_bundle: Path,
+) -> None:  # fmt: skip
+    sandbox = start_tls_sandbox(unknown_ca_cert)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    env = {
+        "NOTIFY_SOCKET": manager.address, "PRODUCTIV_API_URL": sandbox.api_url,
+        "PRODUCTIV_APP_ID": SANDBOX_APP_ID, "PRODUCTIV_ACCESS_TOKEN": SANDBOX_TOKEN,
+        "PRODUCTIV_CA_BUNDLE": str(tls_ca_bundle),
+    }  # fmt: skip
+    watch = start_watch(spool, tmp_path / "state", env)
+    watches.append(watch)
+
+    wait_for(lambda: len(manager.with_field("EXTEND_TIMEOUT_USEC")) >= 2, WAIT_S)
+    watch.send_signal(signal.SIGTERM)
+    _, stderr = watch.communicate(timeout=WAIT_S)
+
+    assert manager.with_field("READY") == []
+    reason = "certificate verify failed: unable to get local issuer certificate"
+    assert reason in manager.statuses()[0]
+    assert reason in stderr
+    assert "trying again in" in stderr  # the start-up backoff, not an exit
+    assert watch.returncode == 0
+    assert sandbox.requests == []

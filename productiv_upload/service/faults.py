@@ -124,7 +124,7 @@ def _network_fault(chain: list[BaseException], hostname: str) -> Fault:
             )  # fmt: skip
     for cause in chain:
         if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-            return Fault("the connection was closed during the TLS handshake", retryable=True)
+            return Fault("connection closed by the server (TLS)", retryable=True)
         if isinstance(cause, ssl.SSLError):
             detail = cause.reason or _strerror(cause)
             return Fault(f"the TLS handshake failed ({detail})", retryable=False, host_down=True)

@@ -138,7 +138,9 @@ def system_store_location() -> str:
         )
     defaults = ssl.get_default_verify_paths()
     if defaults.cafile:
-        return defaults.cafile
+        # As an administrator knows it: Debian's /usr/lib/ssl/cert.pem is a link to
+        # /etc/ssl/certs/ca-certificates.crt, which update-ca-certificates writes.
+        return os.path.realpath(defaults.cafile)
     if (
         defaults.capath
         and os.path.isdir(defaults.capath)

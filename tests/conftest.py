@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from productiv_upload.cli.app import app
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 
-# Test certificates and HTTPS sandboxes (tests/tls.py).
-pytest_plugins = ["tests.tls"]
+# Test certificates and HTTPS sandboxes (tests/tls.py), test proxies (tests/proxies.py).
+pytest_plugins = ["tests.tls", "tests.proxies"]
 
 # Variables that would make a test trust, or distrust, what the developer's machine does.
 _TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")

@@ -1,108 +1,277 @@
-"""HTTP_PROXY / NO_PROXY are honoured for the API and for storage, proxy credentials included."""
+"""HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured for the API, the token endpoint and storage:
+https:// goes through CONNECT with TLS verified at the target, the proxy's credentials go to the
+proxy alone and nowhere else, and a TLS-inspecting proxy works once its CA is trusted."""
 
 from __future__ import annotations
 
-import base64
-import http.client
-import threading
+import json
+import os
 import urllib.parse
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+import trustme
 
-from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
-from tests.conftest import invoke, make_files
-
-
-class _Forwarder(BaseHTTPRequestHandler):
-    """A plain-http forward proxy: records each request, then relays it to its target."""
-
-    protocol_version = "HTTP/1.1"
-    server: _ProxyServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _relay(self) -> None:
-        self.server.seen.append((self.command, self.path, self.headers.get("Proxy-Authorization")))
-        target = urllib.parse.urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-authorization"}
-        upstream = http.client.HTTPConnection(target.netloc, timeout=10)
-        upstream.request(self.command, f"{target.path}?{target.query}", body=body, headers=headers)
-        answer = upstream.getresponse()
-        payload = answer.read()
-        self.send_response(answer.status)
-        for name, value in answer.getheaders():
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-        upstream.close()
-
-    do_GET = do_PUT = do_POST = _relay
+from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
+from tests.conftest import Run, invoke, make_files, use_client_credentials
+from tests.proxies import StartProxy, basic_credentials
+from tests.tls import StartTlsSandbox, trust
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    seen: list[tuple[str, str, str | None]]
+def sandbox_address(sandbox: Sandbox) -> str:
+    return urllib.parse.urlsplit(sandbox.api_url).netloc
 
 
-@pytest.fixture
-def proxy() -> Iterator[_ProxyServer]:
-    server = _ProxyServer(("127.0.0.1", 0), _Forwarder)
-    server.seen = []
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def point_at(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRODUCTIV_API_URL", sandbox.api_url)
+    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
+    monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", SANDBOX_TOKEN)
+
+
+# --- plain http through the proxy ---
 
 
 def test_api_and_storage_requests_go_through_http_proxy_with_its_credentials(
-    sandbox: Sandbox, sandbox_env: dict[str, str], proxy: _ProxyServer, tmp_path: Path,
+    sandbox: Sandbox, sandbox_env: dict[str, str], start_proxy: StartProxy, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setenv("HTTP_PROXY", f"http://someone:pa55@127.0.0.1:{proxy.server_address[1]}")
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url("someone:pa55"))
     [path] = make_files(tmp_path, 1)
 
     run = invoke("push", str(path))
 
     assert run.exit_code == 0, run.stdout + run.stderr
-    methods = [method for method, _, _ in proxy.seen]
-    assert methods == ["GET", "PUT"]
-    expected = "Basic " + base64.b64encode(b"someone:pa55").decode()
-    assert all(auth == expected for _, _, auth in proxy.seen)
+    assert [target.split(" ")[0] for target in proxy.targets] == ["GET", "PUT"]
+    assert all(target.split(" ")[1].startswith(sandbox.api_url) for target in proxy.targets)
+    assert proxy.proxy_authorizations == [basic_credentials("someone", "pa55")] * 2
     assert sandbox.put_count(SANDBOX_APP_ID, path.name) == 1
 
 
 def test_a_proxy_given_without_scheme_means_http(
-    sandbox: Sandbox, sandbox_env: dict[str, str], proxy: _ProxyServer, tmp_path: Path,
+    sandbox: Sandbox, sandbox_env: dict[str, str], start_proxy: StartProxy, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setenv("HTTP_PROXY", f"127.0.0.1:{proxy.server_address[1]}")
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTP_PROXY", proxy.address)
     [path] = make_files(tmp_path, 1)
 
     run = invoke("push", str(path))
 
     assert run.exit_code == 0, run.stdout + run.stderr
-    assert [method for method, _, _ in proxy.seen] == ["GET", "PUT"]
+    assert [target.split(" ")[0] for target in proxy.targets] == ["GET", "PUT"]
 
 
 def test_no_proxy_bypasses_the_proxy(
-    sandbox: Sandbox, sandbox_env: dict[str, str], proxy: _ProxyServer, tmp_path: Path,
+    sandbox: Sandbox, sandbox_env: dict[str, str], start_proxy: StartProxy, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url())
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     [path] = make_files(tmp_path, 1)
 
     run = invoke("push", str(path))
 
     assert run.exit_code == 0, run.stderr
-    assert proxy.seen == []
+    assert proxy.targets == []
+
+
+# --- https through CONNECT ---
+
+
+def test_https_goes_through_connect_tunnels_with_tls_verified_at_the_target(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # The API and token endpoint by name, the signed URLs by address: two tunnels to tell apart.
+    api_url = tls_sandbox.api_url.replace("127.0.0.1", "localhost")
+    use_client_credentials(tls_sandbox, monkeypatch)
+    monkeypatch.setenv("PRODUCTIV_API_URL", api_url)
+    monkeypatch.setenv("PRODUCTIV_TOKEN_URL", f"{api_url}/oauth2/token")
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    files = make_files(tmp_path, 3)
+
+    run = invoke("push", "--batch-size", "2", *map(str, files))
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+    port = urllib.parse.urlsplit(api_url).port
+    # Nothing crossed the proxy outside a tunnel; TLS inside each was with the sandbox itself,
+    # whose certificate the tool verified (only the test CA is trusted).
+    assert set(proxy.targets) == {f"CONNECT localhost:{port}", f"CONNECT 127.0.0.1:{port}"}
+    assert [r.status for r in tls_sandbox.requests_of("token")] == [200]
+    assert [r.status for r in tls_sandbox.requests_of("api")] == [200, 200]
+    assert all(tls_sandbox.put_count(SANDBOX_APP_ID, f.name) == 1 for f in files)
+
+
+def test_a_certificate_failing_behind_the_proxy_is_refused_as_without_one(
+    start_tls_sandbox: StartTlsSandbox, unknown_ca_cert: trustme.LeafCert, tls_ca_bundle: Path,
+    start_proxy: StartProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    sandbox = start_tls_sandbox(unknown_ca_cert)
+    trust(monkeypatch, tls_ca_bundle)
+    point_at(sandbox, monkeypatch)
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    [path] = make_files(tmp_path, 1)
+
+    run = invoke("push", "--retries", "1", str(path))  # today, a failed check is retried
+
+    assert run.exit_code != 0
+    assert f"CONNECT {sandbox_address(sandbox)}" in proxy.targets
+    assert sandbox.requests == []  # no request, so no token, crossed the failed handshake
+
+
+def test_credentials_in_the_proxy_url_are_percent_decoded_and_sent_on_every_connect(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    point_at(tls_sandbox, monkeypatch)
+    proxy = start_proxy(require_auth=("us@er", "p:ss"))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("us%40er:p%3Ass"))
+    files = make_files(tmp_path, 2)
+
+    run = invoke("push", *map(str, files))
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert proxy.targets
+    assert set(proxy.proxy_authorizations) == {basic_credentials("us@er", "p:ss")}
+
+
+def test_the_proxy_password_is_never_printed_logged_reported_or_stored(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    user, password = "proxy-user", "Pr0xy:s3cret@pw"
+    encoded = urllib.parse.quote(password, safe="")
+    use_client_credentials(tls_sandbox, monkeypatch)
+    proxy = start_proxy(require_auth=(user, password))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url(f"{user}:{encoded}"))
+    files = make_files(tmp_path / "exports", 3)
+    tls_sandbox.faults.put_errors.append(500)  # a retry, so the log has more to say
+    log_file, report_file = tmp_path / "run.log", tmp_path / "report.json"
+
+    run = invoke("push", "--json", "--debug", "--log-file", str(log_file),
+                 "--report", str(report_file), *map(str, files))  # fmt: skip
+    history = invoke("history", "--json")
+    config = invoke("config", "show")
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout)["counts"]["uploaded"] == 3
+    written = {
+        "stdout": run.stdout, "stderr": run.stderr,
+        "history": history.stdout + history.stderr, "config show": config.stdout + config.stderr,
+        "--log-file": log_file.read_text(), "--report": report_file.read_text(),
+    }  # fmt: skip
+    state_dir = Path(os.environ["PRODUCTIV_UPLOAD_STATE_DIR"])
+    stored = {str(p): p.read_bytes() for p in state_dir.rglob("*") if p.is_file()}
+    assert stored, "the run journaled nothing"
+    secrets = (password, encoded, basic_credentials(user, password).split()[1])
+    for secret in secrets:
+        for where, text in written.items():
+            assert secret not in text, f"{secret!r} appears in {where}"
+        for where, data in stored.items():
+            assert secret.encode() not in data, f"{secret!r} is stored in {where}"
+
+
+# --- a TLS-inspecting proxy ---
+
+
+def test_a_tls_inspecting_proxy_works_once_its_ca_is_trusted(
+    tls_sandbox: Sandbox, tls_ca: trustme.CA, inspecting_ca: trustme.CA, both_cas_bundle: Path,
+    start_proxy: StartProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    use_client_credentials(tls_sandbox, monkeypatch)
+    trust(monkeypatch, both_cas_bundle)
+    proxy = start_proxy(inspect_with=inspecting_ca, upstream_ca=tls_ca)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    files = make_files(tmp_path, 3)
+
+    run = invoke("push", *map(str, files))
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert set(proxy.targets) == {f"CONNECT {sandbox_address(tls_sandbox)}"}
+    assert [r.status for r in tls_sandbox.requests_of("token")] == [200]
+    assert all(tls_sandbox.put_count(SANDBOX_APP_ID, f.name) == 1 for f in files)
+
+
+def test_a_tls_inspecting_proxy_whose_ca_is_not_trusted_gets_nothing(
+    tls_sandbox: Sandbox, tls_ca: trustme.CA, inspecting_ca: trustme.CA,
+    start_proxy: StartProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    use_client_credentials(tls_sandbox, monkeypatch)  # the test CA alone is trusted
+    proxy = start_proxy(inspect_with=inspecting_ca, upstream_ca=tls_ca)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    [path] = make_files(tmp_path, 1)
+
+    run = invoke("push", "--retries", "1", str(path))  # today, a failed check is retried
+
+    assert run.exit_code != 0
+    assert proxy.targets
+    assert tls_sandbox.requests == []  # the secret and the file stayed with the tool
+
+
+# --- a proxy that refuses, or is not there ---
+
+# Today these name the API ("could not reach the API at 127.0.0.1:PORT", the API's port).
+PROXY_ERRORS_NAMED = pytest.mark.xfail(strict=True, reason="the lead's change names proxy errors")
+
+
+def assert_names_the_proxy(run: Run, address: str, answer: str) -> None:
+    """The contract's words, loosely: the proxy's address, its answer, and that it is a proxy."""
+    output = run.stdout + run.stderr
+    assert run.exit_code == 1, output
+    assert address in output, output
+    assert answer in output, output
+    assert "proxy" in output.lower(), output
+
+
+@PROXY_ERRORS_NAMED
+def test_a_proxy_asking_for_credentials_is_named_with_its_407(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    point_at(tls_sandbox, monkeypatch)
+    proxy = start_proxy(require_auth=("someone", "right"))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("someone:wrong"))
+    files = make_files(tmp_path, 20)
+
+    run = invoke("push", "--batch-size", "5", "--retries", "2", *map(str, files))
+
+    assert_names_the_proxy(run, proxy.address, "407")
+    assert "wrong" not in run.stdout + run.stderr
+    assert len(proxy.targets) <= 3  # one request's tries, not every batch's
+    assert tls_sandbox.requests == []
+
+
+@PROXY_ERRORS_NAMED
+def test_a_proxy_refusing_connect_is_named_with_its_403(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    point_at(tls_sandbox, monkeypatch)
+    proxy = start_proxy(refuse=True)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    files = make_files(tmp_path, 20)
+
+    run = invoke("push", "--batch-size", "5", "--retries", "2", *map(str, files))
+
+    assert_names_the_proxy(run, proxy.address, "403")
+    assert len(proxy.targets) <= 3
+    assert tls_sandbox.requests == []
+
+
+@PROXY_ERRORS_NAMED
+def test_a_proxy_that_is_not_listening_is_named(
+    tls_sandbox: Sandbox, unused_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(tls_sandbox, monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://someone:pw@127.0.0.1:{unused_port}")
+    files = make_files(tmp_path, 20)
+
+    run = invoke("push", "--batch-size", "5", "--retries", "2", *map(str, files))
+
+    assert_names_the_proxy(run, f"127.0.0.1:{unused_port}", "refused")
+    assert "pw@" not in run.stdout + run.stderr
+    assert tls_sandbox.requests == []

@@ -100,7 +100,7 @@ def run_config_show(
             ("token_url", service.token_url, service.sources["token_url"]),
             ("storage_hosts", describe_storage_hosts(service.storage_hosts),
              service.sources["storage_hosts"]),
-            ("trust", service.trust.describe(), service.sources["trust"]),
+            ("trust", service.trust.describe(with_source=False), service.sources["trust"]),
         ]  # fmt: skip
         if service.credentials is not None:
             credentials = service.credentials

@@ -41,14 +41,14 @@ class Trust:
     def from_system(self) -> bool:
         return self.cafile is None and self.capath is None and not self.use_certifi
 
-    def describe(self) -> str:
+    def describe(self, *, with_source: bool = True) -> str:
         """One line for `config show` and `check`: what is trusted, and why."""
         if self.use_certifi:
             return f"certifi's CA bundle {certifi.where()} (this system has no certificate store)"
         if self.from_system:
             return f"the operating system's certificate store ({system_store_location()})"
         places = " and ".join(printable(p) for p in (self.cafile, self.capath) if p)
-        return f"the certificates in {places} (from {self.source})"
+        return f"the certificates in {places}" + (f" (from {self.source})" if with_source else "")
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that checks the chain and the host name, always."""

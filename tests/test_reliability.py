@@ -443,7 +443,8 @@ def test_a_stalled_storage_connection_times_out(
     code, report = push_json("--timeout", "0.5", "--retries", "0", str(path))
 
     assert code == 1
-    assert "timed out" in str(file_entries(report)[path.name]["error"])
+    error = str(file_entries(report)[path.name]["error"])
+    assert error == "storage: nothing moved for 0.5 s while waiting for the answer"
     assert time.monotonic() - started < 2.5
 
 

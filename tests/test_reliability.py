@@ -449,7 +449,9 @@ def test_a_stalled_storage_connection_times_out(
     code, report = push_json("--timeout", "0.5", "--retries", "0", str(path))
 
     assert code == 1
-    assert "timed out" in str(file_entries(report)[path.name]["error"])
+    error = str(file_entries(report)[path.name]["error"])
+    where = sandbox.api_url.split("//", 1)[1]
+    assert error == f"storage at {where}: nothing moved for 0.5 s while waiting for the answer"
     assert time.monotonic() - started < 2.5
 
 

@@ -522,6 +522,7 @@ def watch_command(
                 stderr=sys.stderr,
                 redactor=_redactor(ctx),
                 stop=stop,
+                debug=debug,
             ),
             debug,
         )

@@ -52,6 +52,7 @@ class _Transfer:
     attempt_started: float
     sent: int = 0  # bytes handed to the connection in this attempt
     retrying: bool = False  # a try failed; the next has not sent a byte yet
+    quiet_since: float | None = None  # since when nothing has moved, if that is worth telling
 
 
 @dataclass(frozen=True)
@@ -136,11 +137,17 @@ class LiveView:
             if transfer is None:
                 return
             if count < 0:  # a try failed and the next starts from the first byte
-                transfer.sent, transfer.retrying = 0, True
+                transfer.sent, transfer.retrying, transfer.quiet_since = 0, True, None
                 return
             if transfer.retrying:
                 transfer.retrying, transfer.attempt_started = False, time.monotonic()
             transfer.sent += count
+
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        with self._lock:
+            transfer = self._in_flight.get(file.filename)
+            if transfer is not None:
+                transfer.quiet_since = time.monotonic() - seconds if seconds else None
 
     def file_finished(self, result: FileResult) -> None:
         with self._lock:
@@ -223,6 +230,8 @@ class LiveView:
         sending_for = now - transfer.attempt_started
         if transfer.retrying:
             state = "retrying"
+        elif transfer.quiet_since is not None:
+            state = f"waiting {now - transfer.quiet_since:.0f} s"
         elif transfer.sent >= transfer.size:
             state = "awaiting answer"
         elif transfer.sent > 0 and sending_for >= SHOW_FILE_RATE_AFTER_S:

@@ -84,14 +84,26 @@ def plain_result_line(result: FileResult) -> str:
     return f"{_timestamp()} {result.status.value} {path} ({human_size(result.size)}{extra})"
 
 
+def waiting_line(file: LocalFile, seconds: float) -> str:
+    return f"waiting: {printable(file.path)}: nothing has moved for {seconds:.0f} s"
+
+
+def attempt_failed_line(file: LocalFile, attempt: int, reason: str) -> str:
+    return f"{printable(file.path)}: attempt {attempt} failed ({printable(reason)}); trying again"
+
+
 class PlainPresenter:
     """One line per finished file, no colours: for cron mail, pipes and log files."""
 
-    def __init__(self, out: TextIO, *, quiet: bool = False, log: bool = False) -> None:
+    def __init__(
+        self, out: TextIO, *, quiet: bool = False, log: bool = False, debug: bool = False
+    ) -> None:
         self._out = out
         self._quiet = quiet
         self._log = log  # a --log-file: every line timestamped, and the run's start marked
+        self._debug = debug  # also why each failed try failed, as a log file has it
         self._lock = threading.Lock()
+        self._waiting: set[str] = set()  # files whose current silence was told of
 
     def start(self, files: int, total_bytes: int) -> None:
         if self._log:
@@ -114,6 +126,24 @@ class PlainPresenter:
     def notice(self, message: str) -> None:
         self._write(f"{_timestamp()} {message}")
 
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        # One line for each silence, however long it lasts: the failed try, if it comes to
+        # that, says how it ended.
+        with self._lock:
+            if not seconds:
+                self._waiting.discard(file.filename)
+                return
+            if self._quiet or file.filename in self._waiting:
+                return
+            self._waiting.add(file.filename)
+        self._write(f"{_timestamp()} {waiting_line(file, seconds)}")
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        with self._lock:
+            self._waiting.discard(file.filename)
+        if self._log or self._debug:
+            self._write(f"{_timestamp()} {attempt_failed_line(file, attempt, reason)}")
+
     def finish(self, report: RunReport) -> None:
         failed = [r for r in report.failed if not never_started(r)]
         not_started = len(report.not_started)
@@ -135,9 +165,17 @@ class PlainPresenter:
 class LivePresenter:
     """A live view (see `cli.live`) while the run goes, then the table and the summary."""
 
-    def __init__(self, console: Console, *, rows: int = MAX_ROWS, show_table: bool = True) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        rows: int = MAX_ROWS,
+        show_table: bool = True,
+        debug: bool = False,
+    ) -> None:
         self._console = console
         self._show_table = show_table
+        self._debug = debug
         self._view = LiveView(max_rows=rows)
         self._display = LiveDisplay(console, self._view)
 
@@ -171,6 +209,13 @@ class LivePresenter:
 
     def notice(self, message: str) -> None:
         self._display.print(Text(message, style="yellow"))
+
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        self._view.waiting(file, seconds)  # its row says so
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        if self._debug:
+            self._display.print(Text(attempt_failed_line(file, attempt, reason), style="dim"))
 
     def finish(self, report: RunReport) -> None:
         self._display.stop()
@@ -244,25 +289,39 @@ class TeePresenter:
         for presenter in self._presenters:
             presenter.notice(message)
 
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        for presenter in self._presenters:
+            presenter.waiting(file, seconds)
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        for presenter in self._presenters:
+            presenter.attempt_failed(file, attempt, reason)
+
     def finish(self, report: RunReport) -> None:
         for presenter in self._presenters:
             presenter.finish(report)
 
 
 def choose_presenter(
-    stdout: TextIO, stderr: TextIO, *, json_report: bool, quiet: bool, concurrency: int
+    stdout: TextIO,
+    stderr: TextIO,
+    *,
+    json_report: bool,
+    quiet: bool,
+    concurrency: int,
+    debug: bool = False,
 ) -> Presenter:
     rows = min(concurrency, MAX_ROWS)  # one per transfer in flight, as far as they fit
     if json_report:
         # stdout belongs to the report; a person watching stderr still gets the live view.
         if stderr.isatty():
-            return LivePresenter(Console(file=stderr), rows=rows, show_table=False)
+            return LivePresenter(Console(file=stderr), rows=rows, show_table=False, debug=debug)
         return SilentPresenter()
     if quiet:
-        return PlainPresenter(stdout, quiet=True)
+        return PlainPresenter(stdout, quiet=True, debug=debug)
     if stdout.isatty():
-        return LivePresenter(Console(file=stdout), rows=rows)
-    return PlainPresenter(stdout)
+        return LivePresenter(Console(file=stdout), rows=rows, debug=debug)
+    return PlainPresenter(stdout, debug=debug)
 
 
 def dry_run_listing(

@@ -172,7 +172,8 @@ def _presenter(
 ) -> Presenter:  # fmt: skip
     """The presenter for the terminal or pipe, and for --log-file, whose guard joins `guards`."""
     presenter = choose_presenter(stdout, stderr, json_report=output.json_report,
-                                 quiet=output.quiet, concurrency=request.concurrency)  # fmt: skip
+                                 quiet=output.quiet, concurrency=request.concurrency,
+                                 debug=output.debug)  # fmt: skip
     if output.log_file is None or request.dry_run:
         return presenter
     try:

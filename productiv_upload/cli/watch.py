@@ -15,6 +15,7 @@ from productiv_upload.cli.present import PlainPresenter
 from productiv_upload.common.errors import ExitStatus
 from productiv_upload.common.redact import Redactor
 from productiv_upload.common.text import printable
+from productiv_upload.core.discover import LocalFile
 from productiv_upload.core.report import FileResult
 from productiv_upload.core.watch import WatchStart, run_watch
 from productiv_upload.core.watch_loop import WatchRequest
@@ -23,8 +24,8 @@ from productiv_upload.core.watch_loop import WatchRequest
 class WatchPrinter(PlainPresenter):
     """One line per finished file: plain, or a JSON object with the report's fields and time."""
 
-    def __init__(self, out: TextIO, *, json_lines: bool) -> None:
-        super().__init__(out)
+    def __init__(self, out: TextIO, *, json_lines: bool, debug: bool = False) -> None:
+        super().__init__(out, debug=debug)
         self._json = json_lines
 
     def file_finished(self, result: FileResult) -> None:
@@ -41,10 +42,18 @@ class WatchPrinter(PlainPresenter):
         if not self._json:
             super().notice(message)
 
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        if not self._json:
+            super().waiting(file, seconds)
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        if not self._json:
+            super().attempt_failed(file, attempt, reason)
+
 
 def run_watch_command(
     request: WatchRequest, *, json_lines: bool, stdout: TextIO, stderr: TextIO,
-    redactor: Redactor, stop: threading.Event | None = None,
+    redactor: Redactor, stop: threading.Event | None = None, debug: bool = False,
 ) -> int:  # fmt: skip
     """Run the service until SIGTERM or Ctrl-C; returns 0, or raises what ends it early."""
 
@@ -63,7 +72,8 @@ def run_watch_command(
         stderr.write(f"productiv-upload: warning: {message}\n")
         stderr.flush()
 
-    figures = run_watch(request, WatchPrinter(stdout, json_lines=json_lines), started=started,
+    printer = WatchPrinter(stdout, json_lines=json_lines, debug=debug)
+    figures = run_watch(request, printer, started=started,
                         warn=warn, on_secret=redactor.add, stop=stop)  # fmt: skip
     if figures is None:
         stderr.write("productiv-upload watch: stopped before it started watching\n")

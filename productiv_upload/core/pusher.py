@@ -63,6 +63,12 @@ class PushEvents(Protocol):
 
     def notice(self, message: str) -> None: ...
 
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        """Nothing has moved on the file's transfer for `seconds`; 0.0 once it moves again."""
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        """Try number `attempt` of the file failed for `reason`, and it will be sent again."""
+
 
 class NullEvents:
     """Shows nothing: for tests, and for callers that only want the results."""
@@ -77,6 +83,12 @@ class NullEvents:
         pass
 
     def notice(self, message: str) -> None:
+        pass
+
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        pass
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
         pass
 
 
@@ -494,8 +506,11 @@ class Pusher:
                 sent += count
                 self._events.bytes_sent(file, count)
 
+            def on_wait(seconds: float) -> None:
+                self._events.waiting(file, seconds)
+
             outcome = put_file(
-                self._storage, signed_url, file, on_bytes, self._cancel, self._throttle
+                self._storage, signed_url, file, on_bytes, self._cancel, self._throttle, on_wait
             )
             if outcome.ok:
                 return self._verified(file, outcome, attempts)
@@ -505,6 +520,9 @@ class Pusher:
                 self._hosts_down[display_host(signed_url)] = error
             if self._cancel.is_set() or not (outcome.retryable or outcome.expired):
                 break
+            if attempts <= self._options.retries:
+                # The file's result keeps only the last reason: each earlier one is told here.
+                self._events.attempt_failed(file, attempts, redact(error))
             if outcome.expired:
                 try:
                     signed_url = self._fresh_url(file)

@@ -22,6 +22,7 @@ from productiv_upload.service.faults import diagnose, proxy_for
 from productiv_upload.service.http import RETRY_STATUSES
 from productiv_upload.service.storage import StorageAnswer, StorageClient
 from productiv_upload.service.throttle import ByteRate
+from productiv_upload.service.transport import Stalled, WaitCallback
 from productiv_upload.service.urls import display_host
 
 MAX_ERROR_BODY = 64 * 1024
@@ -125,8 +126,12 @@ def put_file(
     on_bytes: ProgressCallback,
     cancel: threading.Event,
     throttle: ByteRate | None = None,
+    on_wait: WaitCallback | None = None,
 ) -> PutOutcome:
-    """PUT the file's current bytes to `signed_url` once; never raises for a per-file failure."""
+    """PUT the file's current bytes to `signed_url` once; never raises for a per-file failure.
+
+    `on_wait` hears how long nothing has moved, during a long silence (see StorageClient.put).
+    """
     try:
         # O_NONBLOCK: if the path became a FIFO since discovery, opening it must not hang.
         fd = os.open(file.path, os.O_RDONLY | os.O_NONBLOCK)
@@ -141,9 +146,16 @@ def put_file(
         # Content-Length is always sent, so the body is never chunked (S3 answers 501).
         body: _HashingReader | bytes = reader if before.st_size else b""
         try:
-            answer = storage.put(signed_url, body, before.st_size, max_body=MAX_ERROR_BODY)
+            answer = storage.put(
+                signed_url, body, before.st_size, max_body=MAX_ERROR_BODY, on_wait=on_wait
+            )
         except BodyAborted as error:
             return PutOutcome(False, error=str(error))
+        except Stalled as error:
+            # Silence, not refusal: retried on a new connection.
+            return PutOutcome(
+                False, error=f"storage at {display_host(signed_url)}: {error}", retryable=True
+            )
         except (
             urllib3.exceptions.LocationParseError,
             urllib3.exceptions.ProxySchemeUnknown,

@@ -182,6 +182,12 @@ class _Counted:
     def notice(self, message: str) -> None:
         self._events.notice(message)
 
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        self._events.waiting(file, seconds)
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        self._events.attempt_failed(file, attempt, reason)
+
 
 def _check_folders(dirs: list[str]) -> None:
     """Every DIR must be a folder at start; all problems are named at once."""

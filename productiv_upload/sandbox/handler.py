@@ -33,6 +33,8 @@ _UPLOAD_PATH = re.compile(r"^/services/push/v1/customer/apps/([^/]+)/upload$")
 _READ_CHUNK = 256 * 1024
 # A client that connects and never completes the handshake gives up its thread after this long.
 _HANDSHAKE_TIMEOUT_S = 30.0
+_SLOW_CHUNK = 16 * 1024  # read at a time by a slow reader, so its rate stays even
+_HELD_S = 60.0  # the longest a fault keeps a connection silent, should nobody release it
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -88,6 +90,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real endpoints
     server: SandboxServer
     _form: tuple[tuple[str, str], ...] = ()
+    _puts_here = 0  # PUTs on this connection so far
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # Sandbox.record does the logging, with signatures left out
@@ -243,6 +246,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.sandbox.put_ended()
 
     def _put(self) -> None:
+        self._puts_here += 1
         self._delay()
         url = urllib.parse.urlsplit(self.path)
         parts = url.path.split("/")
@@ -309,8 +313,33 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
             return
+        if self.sandbox.take_silence(self._puts_here):
+            self.rfile.read(length)  # read, never stored, never answered
+            self._hold()
+            return
         app_id, filename = urllib.parse.unquote(parts[2]), urllib.parse.unquote(parts[3])
         self._store(app_id, filename, length)
+
+    def _hold(self) -> None:
+        """Keep the connection open and silent until the client leaves or the server stops."""
+        deadline = time.monotonic() + _HELD_S
+        while time.monotonic() < deadline and not self.sandbox.released.wait(0.1):
+            try:
+                if self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    break  # the client hung up
+            except BlockingIOError:
+                continue
+            except OSError:
+                break
+        self.close_connection = True
+
+    def _read_body_part(self, wanted: int) -> bytes:
+        rate = self.sandbox.faults.put_read_rate
+        if rate is None:
+            return self.rfile.read(min(wanted, _READ_CHUNK))
+        chunk = self.rfile.read(min(wanted, _SLOW_CHUNK))
+        time.sleep(len(chunk) / rate)
+        return chunk
 
     def _store(self, app_id: str, filename: str, length: int) -> None:
         target = self.sandbox.stored_path(app_id, filename)
@@ -318,9 +347,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
         partial = target.with_name(f".{target.name}.{threading.get_ident()}.part")
         md5 = hashlib.md5()
         remaining = length
+        if self.sandbox.faults.put_read_rate is not None or self.sandbox.faults.stop_reading_puts:
+            # A small receive buffer, so a slow or stopped reader holds the sender back at
+            # once, as a slow link would, instead of after megabytes.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        # Left unread by a reader that stops (the last byte, at least): none stops otherwise.
+        unread = max(length - 1024 * 1024, 1) if self.sandbox.take_fault("stop_reading_puts") else 0
         with open(partial, "wb") as out:
             while remaining:
-                chunk = self.rfile.read(min(remaining, _READ_CHUNK))
+                if remaining == unread:
+                    self._hold()
+                    break
+                chunk = self._read_body_part(remaining - unread)
                 if not chunk:
                     break  # the client hung up: nothing is stored, as with S3
                 md5.update(chunk)

@@ -66,6 +66,7 @@ class Sandbox(SandboxState):
         self._server.server_close()
 
     def stop(self) -> None:
+        self.released.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:

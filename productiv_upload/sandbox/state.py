@@ -81,6 +81,12 @@ class Faults:
     expire_next_urls: int = 0  # this many URLs are handed out already expired
     reject_as_expired: int = 0  # this many PUTs are answered 403 "Request has expired"
     stall_puts_s: float = 0.0  # PUTs wait this long, body read, before answering
+    # Faults of a slow or broken network, for the stall tests (README: "Stalled connections").
+    put_read_rate: float | None = None  # bytes per second at which PUT bodies are read
+    stop_reading_puts: int = 0  # this many PUTs stop reading a body after its first MiB
+    # The Nth PUT on one kept-alive connection is read whole and then never answered, once, as
+    # when the network silently forgets an idle flow (0: never).
+    silent_on_put: int = 0
     rate_limit_rps: int | None = None  # API requests past this many per second get 429
     short_answers: int = 0  # this many PUTs are stored, then answered with a truncated body
     api_redirect_to: str | None = None  # the API answers 302 to this URL
@@ -119,6 +125,8 @@ class SandboxState:
         self._api_times: collections.deque[float] = collections.deque()
         self._puts_now = 0
         self.peak_puts = 0  # the most PUTs ever in progress at once
+        # Set when the server stops: connections held silent by a fault let go.
+        self.released = threading.Event()
 
     # What landed, for tests and for the user.
 
@@ -209,6 +217,14 @@ class SandboxState:
             while self._api_times and self._api_times[0] <= now - 1.0:
                 self._api_times.popleft()
             return limit is not None and len(self._api_times) > limit
+
+    def take_silence(self, puts_on_connection: int) -> bool:
+        """Whether this PUT, the connection's number `puts_on_connection`, goes unanswered."""
+        with self._lock:
+            if self.faults.silent_on_put and puts_on_connection == self.faults.silent_on_put:
+                self.faults.silent_on_put = 0
+                return True
+            return False
 
     def take_fault(self, knob: str) -> bool:
         """Use up one of a counted fault (drop_puts, reject_as_expired...)."""

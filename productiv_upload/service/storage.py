@@ -7,6 +7,7 @@ import http.client
 import os
 import ssl
 import threading
+import time
 import urllib.parse
 import weakref
 from dataclasses import dataclass
@@ -22,9 +23,21 @@ from productiv_upload.service.http import (
     DEFAULT_READ_TIMEOUT_S,
     USER_AGENT,
 )
+from productiv_upload.service.transport import (
+    Stalled,
+    StorageConnection,
+    TlsStorageConnection,
+    WaitCallback,
+)
 from productiv_upload.service.trust import resolve_trust
 
 STORAGE_BLOCK_SIZE = 256 * 1024
+# A kept-alive connection idle longer than this is closed rather than reused. S3 closes idle
+# connections after a few tens of seconds, and NATs and firewalls forget idle flows, often
+# without a word: a request on such a connection waits a whole --timeout before it is known to
+# be dead. A new connection costs one handshake; 20 s keeps the reuse that matters (files sent
+# back to back) and stays under the shortest idle limits commonly met.
+MAX_IDLE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,7 @@ class StorageClient:
         }
         self._via_proxy: dict[str, urllib3.ProxyManager] = {}
         self._route: dict[tuple[str, str], urllib3.ProxyManager | None] = {}
-        self._idle: dict[_Route, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[_Route, list[StorageConnection]] = {}
         self._lock = threading.Lock()
         # As urllib3's pools do: idle sockets are closed when the client goes away.
         weakref.finalize(self, _close_all, self._idle)
@@ -87,10 +100,20 @@ class StorageClient:
         with self._lock:
             _close_all(self._idle)
 
-    def put(self, url: str, body: Any, length: int, *, max_body: int) -> StorageAnswer:
+    def put(
+        self,
+        url: str,
+        body: Any,
+        length: int,
+        *,
+        max_body: int,
+        on_wait: WaitCallback | None = None,
+    ) -> StorageAnswer:
         """Send one PUT and read at most `max_body` bytes of the answer.
 
-        Network faults raise urllib3's exceptions (or OSError), as a urllib3 pool would.
+        Network faults raise urllib3's exceptions (or OSError), as a urllib3 pool would;
+        `Stalled` when nothing moved for the read timeout (directly, not through a proxy).
+        `on_wait` hears, every few seconds, how long nothing has moved, and 0.0 once it moves.
         """
         headers = {"User-Agent": USER_AGENT, "Content-Length": str(length)}
         parts = urllib.parse.urlsplit(url)
@@ -100,8 +123,9 @@ class StorageClient:
         route = (parts.scheme, parts.hostname or "", parts.port)
         target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
         connection = self._take(route)
+        connection.watch(on_wait)
         try:
-            response = _send(connection, target, body, headers, self._connect_s, self._read_s)
+            response = _send(connection, target, body, headers)
             answer = StorageAnswer(
                 response.status,
                 response.reason or "",
@@ -114,6 +138,9 @@ class StorageClient:
                 # The server closed before the length it announced (http.client's read of a
                 # part does not check; urllib3 would have raised the same).
                 raise http.client.IncompleteRead(answer.body, response.length)
+        except Stalled:
+            connection.close()  # a silent connection is never reused: the retry connects anew
+            raise
         except (ssl.SSLCertVerificationError, CertificateError) as error:
             connection.close()
             raise urllib3.exceptions.SSLError(error) from error
@@ -129,30 +156,38 @@ class StorageClient:
             connection.close()  # an oversized answer: drop the connection rather than drain it
         return answer
 
-    def _take(self, route: _Route) -> http.client.HTTPConnection:
+    def _take(self, route: _Route) -> StorageConnection:
+        stale: list[StorageConnection] = []
         with self._lock:
             idle = self._idle.get(route)
             connection = idle.pop() if idle else None
+            too_old = time.monotonic() - MAX_IDLE_S
+            if idle is not None and connection is not None and connection.idle_since < too_old:
+                # The newest went back last: the others are older still.
+                stale, idle[:] = [connection, *idle], []
+                connection = None
+        for old in stale:
+            old.close()  # maybe forgotten on the way: never worth a --timeout to find out
         if connection is not None:
             if connection.sock is not None and wait_for_read(connection.sock, timeout=0.0):
                 connection.close()  # closed by the server while idle: the request reconnects
             return connection
         scheme, host, port = route
         if scheme == "https":
-            return http.client.HTTPSConnection(
-                host, port, timeout=self._connect_s, context=self._ssl_context(),
-                blocksize=STORAGE_BLOCK_SIZE,
+            return TlsStorageConnection(
+                host, port, connect_s=self._connect_s, idle_s=self._read_s,
+                blocksize=STORAGE_BLOCK_SIZE, context=self._ssl_context(),
             )  # fmt: skip
-        return http.client.HTTPConnection(
-            host, port, timeout=self._connect_s, blocksize=STORAGE_BLOCK_SIZE
-        )
+        return StorageConnection(host, port, connect_s=self._connect_s, idle_s=self._read_s,
+                                 blocksize=STORAGE_BLOCK_SIZE)  # fmt: skip
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._tls is None:
             self._tls = resolve_trust(None, os.environ).ssl_context()
         return self._tls
 
-    def _give_back(self, route: _Route, connection: http.client.HTTPConnection) -> None:
+    def _give_back(self, route: _Route, connection: StorageConnection) -> None:
+        connection.idle_since = time.monotonic()
         with self._lock:
             idle = self._idle.setdefault(route, [])
             if len(idle) < self._pool_size:
@@ -190,7 +225,7 @@ class StorageClient:
         return self._route[key]
 
 
-def _close_all(idle: dict[_Route, list[http.client.HTTPConnection]]) -> None:
+def _close_all(idle: dict[_Route, list[StorageConnection]]) -> None:
     for connections in idle.values():
         for connection in connections:
             connection.close()
@@ -198,17 +233,9 @@ def _close_all(idle: dict[_Route, list[http.client.HTTPConnection]]) -> None:
 
 
 def _send(
-    connection: http.client.HTTPConnection,
-    target: str,
-    body: Any,
-    headers: dict[str, str],
-    connect_s: float,
-    read_s: float,
+    connection: StorageConnection, target: str, body: Any, headers: dict[str, str]
 ) -> http.client.HTTPResponse:
-    """One request on one connection, with urllib3's timeouts: connect for sending, then read."""
-    connection.timeout = connect_s
-    if connection.sock is not None:
-        connection.sock.settimeout(connect_s)
+    """One request on one connection; the connection itself watches for silence."""
     try:
         connection.request("PUT", target, body=body, headers=headers)
     except BrokenPipeError:
@@ -216,8 +243,7 @@ def _send(
     except OSError as error:
         if error.errno not in (errno.EPROTOTYPE, errno.ECONNRESET):
             raise
-    if connection.sock is not None:
-        connection.sock.settimeout(read_s)
+    connection.wait_for_answer()
     return connection.getresponse()
 
 

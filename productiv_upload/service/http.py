@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import random
 import ssl
+import time
 from types import TracebackType
 from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util.retry import Retry
 
 from productiv_upload import __version__
+from productiv_upload.common.sockets import KEEPALIVE_SOCKET_OPTIONS
 from productiv_upload.service.faults import retrying_cannot_help
 from productiv_upload.service.retry import MAX_RETRY_AFTER_S
 from productiv_upload.service.trust import resolve_trust
@@ -21,6 +25,12 @@ from productiv_upload.service.trust import resolve_trust
 USER_AGENT = f"productiv-upload/{__version__}"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_READ_TIMEOUT_S = 60.0
+# A kept-alive connection idle longer than this is closed rather than reused. S3 closes idle
+# connections after a few tens of seconds, and NATs and firewalls forget idle flows, often
+# without a word: a request on such a connection waits a whole --timeout before it is known to
+# be dead. A new connection costs one handshake; 20 s keeps the reuse that matters (files sent
+# back to back) and stays under the shortest idle limits commonly met.
+MAX_IDLE_S = 20.0
 # Statuses worth asking again: throttling and the server's own trouble.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -44,23 +54,59 @@ class _Session(requests.Session):
         return settings
 
 
+class _FreshHTTPPool(HTTPConnectionPool):
+    """A pool that does not reuse a connection idle for longer than MAX_IDLE_S."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        idle_since = getattr(connection, "idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since > MAX_IDLE_S:
+            connection.close()  # the request that takes it connects anew
+        return connection
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            conn.idle_since = time.monotonic()
+        super()._put_conn(conn)
+
+
+class _FreshHTTPSPool(_FreshHTTPPool, HTTPSConnectionPool):
+    pass
+
+
+_FRESH_POOLS = {"http": _FreshHTTPPool, "https": _FreshHTTPSPool}
+
+
 class _TrustAdapter(HTTPAdapter):
     """An adapter whose every https:// connection, direct or through a proxy's tunnel, is
-    checked against one SSL context, and never also against certifi's bundle."""
+    checked against one SSL context, and never also against certifi's bundle; whose
+    connections the kernel probes while idle; and whose pools do not reuse a connection idle
+    for long (a NAT may have forgotten it silently: each would cost a whole --timeout)."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None, **kwargs: Any) -> None:
         self._ssl_context = ssl_context
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        if self._ssl_context is not None:
-            kwargs["ssl_context"] = self._ssl_context
+        kwargs.update(self._connection_options())
         super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _FRESH_POOLS
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        fresh = proxy not in self.proxy_manager
+        proxy_kwargs.update(self._connection_options())
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if fresh:
+            manager.pool_classes_by_scheme = _FRESH_POOLS
+        return manager
+
+    def _connection_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "socket_options": [*HTTPConnection.default_socket_options, *KEEPALIVE_SOCKET_OPTIONS]
+        }
         if self._ssl_context is not None:
-            proxy_kwargs["ssl_context"] = self._ssl_context
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
+            options["ssl_context"] = self._ssl_context
+        return options
 
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]

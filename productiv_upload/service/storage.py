@@ -21,6 +21,7 @@ from urllib3.util.wait import wait_for_read
 from productiv_upload.service.http import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_READ_TIMEOUT_S,
+    MAX_IDLE_S,
     USER_AGENT,
 )
 from productiv_upload.service.transport import (
@@ -32,12 +33,6 @@ from productiv_upload.service.transport import (
 from productiv_upload.service.trust import resolve_trust
 
 STORAGE_BLOCK_SIZE = 256 * 1024
-# A kept-alive connection idle longer than this is closed rather than reused. S3 closes idle
-# connections after a few tens of seconds, and NATs and firewalls forget idle flows, often
-# without a word: a request on such a connection waits a whole --timeout before it is known to
-# be dead. A new connection costs one handshake; 20 s keeps the reuse that matters (files sent
-# back to back) and stays under the shortest idle limits commonly met.
-MAX_IDLE_S = 20.0
 
 
 @dataclass(frozen=True)

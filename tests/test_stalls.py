@@ -86,8 +86,8 @@ def test_a_storage_that_stops_reading_is_left_after_the_timeout_and_the_file_sen
     sandbox.faults.stop_reading_puts = 1
     log = tmp_path / "push.log"
 
-    code, _, files, elapsed = push_with_report(
-        tmp_path, "--timeout", "2", "--log-file", str(log), str(path)
+    code, output, files, elapsed = push_with_report(
+        tmp_path, "--timeout", "2", "--debug", "--log-file", str(log), str(path)
     )
 
     assert code == 0
@@ -95,10 +95,12 @@ def test_a_storage_that_stops_reading_is_left_after_the_timeout_and_the_file_sen
     assert files["big.json"]["attempts"] == 2
     assert sandbox.put_count(SANDBOX_APP_ID, "big.json") == 1
     assert 2 <= elapsed < 2 + 5
-    assert (
-        "big.json: attempt 1 failed (storage: nothing moved for 2 s while sending the body); "
-        "trying again" in log.read_text()
+    failed_try = (
+        f"{path}: attempt 1 failed (storage: nothing moved for 2 s while sending the body); "
+        "trying again"
     )
+    assert failed_try in log.read_text()
+    assert failed_try in output  # --debug shows it on the screen too
 
 
 def test_a_slow_link_that_keeps_moving_is_never_cut_by_the_timeout(
@@ -139,10 +141,12 @@ def test_a_kept_alive_connection_gone_silent_costs_one_timeout_then_a_new_connec
     assert f"waiting: {second}: nothing has moved for 1 s" in output
     text = log.read_text()
     assert f"waiting: {second}: nothing has moved for 1 s" in text
-    assert (
+    failed_try = (
         f"{second}: attempt 1 failed (storage: nothing moved for 2 s while waiting for the "
-        "answer); trying again" in text
+        "answer); trying again"
     )
+    assert failed_try in text
+    assert "attempt 1 failed" not in output  # the log keeps it; without --debug, not the screen
 
 
 def test_a_server_that_never_answers_raises_stalled_from_put(
@@ -169,7 +173,8 @@ def test_a_tls_handshake_that_never_comes_is_a_stall_too(
     port, _ = silent_server
     client = StorageClient(pool_size=1, timeout=(1.0, 0.5))
 
-    with pytest.raises(Stalled, match="while the TLS handshake"):
+    stall = r"^nothing moved for 0.5 s while completing the TLS handshake$"
+    with pytest.raises(Stalled, match=stall):
         client.put(f"https://127.0.0.1:{port}/b/k", b"", 0, max_body=1024)
     client.close()
 

@@ -50,6 +50,11 @@ class _Clock:
         self._told_s = 0.0  # the silence last told of; 0.0 when none was
         self._unacknowledged: int | None = None
 
+    def resume(self) -> None:
+        """The connection's turn starts now: the time spent away from it, reading the file or
+        pacing the transfer (--limit-rate), was not the network's silence."""
+        self._moved_at = time.monotonic()
+
     def moved(self) -> None:
         self._moved_at = time.monotonic()
         if self._told_s:
@@ -153,6 +158,7 @@ class StorageConnection(http.client.HTTPConnection):
         if not self._sending:
             self.sock.setblocking(False)
             self._sending = True
+        self._clock.resume()
         view = memoryview(data).cast("B")
         while view:
             try:
@@ -238,9 +244,9 @@ class TlsStorageConnection(StorageConnection):
             try:
                 tls.do_handshake()
             except ssl.SSLWantReadError:
-                self._clock.wait(tls, "the TLS handshake", read=True)
+                self._clock.wait(tls, "completing the TLS handshake", read=True)
             except ssl.SSLWantWriteError:
-                self._clock.wait(tls, "the TLS handshake", write=True)
+                self._clock.wait(tls, "completing the TLS handshake", write=True)
             else:
                 return
 

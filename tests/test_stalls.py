@@ -7,18 +7,27 @@ storage endpoint that accepts a connection and then says nothing.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from productiv_upload.cli.live import LiveView
 from productiv_upload.common.sockets import unacknowledged_bytes
+from productiv_upload.core.discover import LocalFile
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from productiv_upload.service import storage as storage_module
 from productiv_upload.service.storage import StorageClient
@@ -82,8 +91,8 @@ def test_a_storage_that_stops_reading_is_left_after_the_timeout_and_the_file_sen
     sandbox.faults.stop_reading_puts = 1
     log = tmp_path / "push.log"
 
-    code, _, files, elapsed = push_with_report(
-        tmp_path, "--timeout", "2", "--log-file", str(log), str(path)
+    code, output, files, elapsed = push_with_report(
+        tmp_path, "--timeout", "2", "--debug", "--log-file", str(log), str(path)
     )
 
     assert code == 0
@@ -91,10 +100,12 @@ def test_a_storage_that_stops_reading_is_left_after_the_timeout_and_the_file_sen
     assert files["big.json"]["attempts"] == 2
     assert sandbox.put_count(SANDBOX_APP_ID, "big.json") == 1
     assert 2 <= elapsed < 2 + 5
-    assert (
-        f"big.json: attempt 1 failed (storage at {storage_host(sandbox)}: nothing moved for 2 s "
-        "while sending the body); trying again" in log.read_text()
+    failed_try = (
+        f"{path}: attempt 1 failed (storage at {storage_host(sandbox)}: nothing moved for 2 s "
+        "while sending the body); trying again"
     )
+    assert failed_try in log.read_text()
+    assert failed_try in output  # --debug shows it on the screen too
 
 
 def test_a_slow_link_that_keeps_moving_is_never_cut_by_the_timeout(
@@ -135,10 +146,12 @@ def test_a_kept_alive_connection_gone_silent_costs_one_timeout_then_a_new_connec
     assert f"waiting: {second}: nothing has moved for 1 s" in output
     text = log.read_text()
     assert f"waiting: {second}: nothing has moved for 1 s" in text
-    assert (
+    failed_try = (
         f"{second}: attempt 1 failed (storage at {storage_host(sandbox)}: nothing moved for 2 s "
-        "while waiting for the answer); trying again" in text
+        "while waiting for the answer); trying again"
     )
+    assert failed_try in text
+    assert "attempt 1 failed" not in output  # the log keeps it; without --debug, not the screen
 
 
 def test_a_server_that_never_answers_raises_stalled_from_put(
@@ -165,7 +178,8 @@ def test_a_tls_handshake_that_never_comes_is_a_stall_too(
     port, _ = silent_server
     client = StorageClient(pool_size=1, timeout=(1.0, 0.5))
 
-    with pytest.raises(Stalled, match="while the TLS handshake"):
+    stall = r"^nothing moved for 0.5 s while completing the TLS handshake$"
+    with pytest.raises(Stalled, match=stall):
         client.put(f"https://127.0.0.1:{port}/b/k", b"", 0, max_body=1024)
     client.close()
 
@@ -213,3 +227,130 @@ def test_storage_connections_ask_for_keepalive_and_see_their_send_queue(
     if os.uname().sysname == "Linux":
         assert unacknowledged_bytes(sock) == 0  # everything sent was acknowledged
     client.close()
+
+
+@dataclass
+class TlsStorage:
+    """A storage endpoint of our own over TLS: it reads PUTs (at `read_rate`, if set) and
+    answers each with its body's MD5 as ETag, on kept-alive connections."""
+
+    port: int
+    ca_file: Path
+    read_rate: float | None = None
+    connections: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture
+def tls_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TlsStorage]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    server = TlsStorage(listener.getsockname()[1], cert)
+    done = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def answer(raw: socket.socket) -> None:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        raw.settimeout(5)
+        with raw, context.wrap_socket(raw, server_side=True) as tls, tls.makefile("rb") as rfile:
+            while not done.is_set():
+                head = [rfile.readline()]
+                while head[-1] not in (b"\r\n", b""):
+                    head.append(rfile.readline())
+                if head[-1] == b"":
+                    return
+                fields = dict(line.decode().split(":", 1) for line in head[1:-1])
+                left = int(fields["Content-Length"])
+                body = bytearray()
+                while left:
+                    chunk = rfile.read(min(left, 16 * 1024))
+                    if server.read_rate is not None:
+                        time.sleep(len(chunk) / server.read_rate)
+                    body += chunk
+                    left -= len(chunk)
+                server.bodies.append(bytes(body))
+                etag = hashlib.md5(body).hexdigest()
+                tls.sendall(f'HTTP/1.1 200 OK\r\nETag: "{etag}"\r\nContent-Length: 0\r\n\r\n'
+                            .encode())  # fmt: skip
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server.connections += 1
+            thread = threading.Thread(target=answer, args=(raw,), name="tls-storage")
+            threads.append(thread)
+            thread.start()
+
+    acceptor = threading.Thread(target=accept, name="tls-accept")
+    acceptor.start()
+    try:
+        yield server
+    finally:
+        done.set()
+        acceptor.join()
+        for thread in threads:
+            thread.join()
+        listener.close()
+
+
+def test_puts_over_tls_go_whole_and_keep_their_connection(tls_storage: TlsStorage) -> None:
+    client = StorageClient(pool_size=1, timeout=(2.0, 2.0))
+    bodies = [os.urandom(3 * 1024 * 1024), b"{}"]
+    for body in bodies:
+        answer = client.put(f"https://127.0.0.1:{tls_storage.port}/b/k", body, len(body),
+                            max_body=1024)  # fmt: skip
+        assert (answer.status, answer.etag) == (200, f'"{hashlib.md5(body).hexdigest()}"')
+    client.close()
+
+    assert tls_storage.bodies == bodies
+    assert tls_storage.connections == 1
+
+
+def test_a_slow_reader_over_tls_is_never_cut_by_the_timeout(tls_storage: TlsStorage) -> None:
+    tls_storage.read_rate = 256 * 1024  # 2 s for the body, four times the timeout
+    client = StorageClient(pool_size=1, timeout=(2.0, 0.5))
+    body = os.urandom(512 * 1024)
+
+    answer = client.put(f"https://127.0.0.1:{tls_storage.port}/b/k", io.BytesIO(body),
+                        len(body), max_body=1024)  # fmt: skip
+    client.close()
+
+    assert answer.status == 200
+    assert tls_storage.bodies == [body]
+
+
+def test_the_live_view_row_of_a_silent_transfer_says_how_long_it_has_waited() -> None:
+    view = LiveView()
+    file = LocalFile("/spool/a.json", "a.json", 1000, 0)
+    view.start(1, 1000)
+    view.file_started(file)
+    view.bytes_sent(file, 1000)
+
+    def row() -> str:
+        screen = Console(file=io.StringIO(), width=100, color_system=None)
+        screen.print(view.render(100, 24))
+        out = screen.file
+        assert isinstance(out, io.StringIO)
+        [line] = [line for line in out.getvalue().splitlines() if "a.json" in line]
+        return line
+
+    assert row().endswith("awaiting answer")
+    view.waiting(file, 12.2)
+    assert row().endswith("waiting 12 s")
+    view.waiting(file, 0.0)  # it moves again
+    assert row().endswith("awaiting answer")

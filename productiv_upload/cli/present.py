@@ -214,6 +214,7 @@ class LivePresenter:
         self._view.waiting(file, seconds)  # its row says so
 
     def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        self._view.waiting(file, 0.0)  # the next try starts afresh
         if self._debug:
             self._display.print(Text(attempt_failed_line(file, attempt, reason), style="dim"))
 

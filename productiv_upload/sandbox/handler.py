@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import re
+import select
 import socket
 import ssl
 import threading
@@ -324,11 +325,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         """Keep the connection open and silent until the client leaves or the server stops."""
         deadline = time.monotonic() + _HELD_S
         while time.monotonic() < deadline and not self.sandbox.released.wait(0.1):
+            readable, _, _ = select.select([self.connection], [], [], 0)
             try:
-                if self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                if readable and self.connection.recv(1, socket.MSG_PEEK) == b"":
                     break  # the client hung up
-            except BlockingIOError:
-                continue
             except OSError:
                 break
         self.close_connection = True

@@ -15,9 +15,11 @@ from typing import Any
 
 import requests
 import urllib3
+from urllib3.connection import HTTPConnection
 from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.wait import wait_for_read
 
+from productiv_upload.common.sockets import KEEPALIVE_SOCKET_OPTIONS
 from productiv_upload.service.http import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_READ_TIMEOUT_S,
@@ -82,6 +84,8 @@ class StorageClient:
             "maxsize": pool_size,
             "blocksize": STORAGE_BLOCK_SIZE,  # 256 KiB sends: fewer, cheaper calls than 16 KiB
             "headers": {"User-Agent": USER_AGENT},
+            # Through a proxy too, the kernel finds a connection that died while idle.
+            "socket_options": [*HTTPConnection.default_socket_options, *KEEPALIVE_SOCKET_OPTIONS],
         }
         self._via_proxy: dict[str, urllib3.ProxyManager] = {}
         self._route: dict[tuple[str, str], urllib3.ProxyManager | None] = {}

@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import select
 import socket
 import ssl
 import time
 from collections.abc import Callable
 from typing import Any, cast
-
-from urllib3.util.wait import wait_for_socket
 
 from productiv_upload.common.sockets import enable_keepalive, unacknowledged_bytes
 
@@ -51,6 +50,11 @@ class _Clock:
         self._told_s = 0.0  # the silence last told of; 0.0 when none was
         self._unacknowledged: int | None = None
 
+    def resume(self) -> None:
+        """The connection's turn starts now: the time spent away from it, reading the file or
+        pacing the transfer (--limit-rate), was not the network's silence."""
+        self._moved_at = time.monotonic()
+
     def moved(self) -> None:
         self._moved_at = time.monotonic()
         if self._told_s:
@@ -78,8 +82,7 @@ class _Clock:
                 if while_unacknowledged is not None and self._unacknowledged:
                     doing = while_unacknowledged
                 raise Stalled(f"nothing moved for {self._idle_s:g} s while {doing}")
-            if wait_for_socket(sock, read=read, write=write,
-                               timeout=min(WAKE_S, self._idle_s - quiet)):  # fmt: skip
+            if _ready(sock, read=read, write=write, timeout=min(WAKE_S, self._idle_s - quiet)):
                 self.moved()
                 return
             unacknowledged = unacknowledged_bytes(sock)
@@ -99,6 +102,19 @@ class _Clock:
             self._on_wait(quiet)
 
 
+def _ready(sock: socket.socket, *, read: bool, write: bool, timeout: float) -> bool:
+    """Whether `sock` is ready (or failed: the next call on it says how) within `timeout`."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, (select.POLLIN if read else 0) | (select.POLLOUT if write else 0))
+        return bool(poller.poll(timeout * 1000))
+    # Windows: select() has no limit on descriptor numbers there.
+    readable, writable, failed = select.select(
+        [sock] if read else [], [sock] if write else [], [sock], timeout
+    )
+    return bool(readable or writable or failed)
+
+
 class StorageConnection(http.client.HTTPConnection):
     """A keep-alive `http.client` connection on which `idle_s` of silence, not of slowness,
     ends a request: TCP connect within `connect_s`, then every wait watched by a `_Clock`."""
@@ -110,7 +126,8 @@ class StorageConnection(http.client.HTTPConnection):
         self._connect_s = connect_s
         self._idle_s = idle_s
         self._clock = _Clock(idle_s, None)
-        self._first = b""  # the answer's first bytes, read while waiting for it
+        self._first = b""  # the answer's first bytes, read while waiting for it (TLS)
+        self._sending = False  # the socket is non-blocking, for a request going out
         self.idle_since = time.monotonic()  # when it last went back to its pool
 
     def watch(self, on_wait: WaitCallback | None) -> None:
@@ -127,6 +144,7 @@ class StorageConnection(http.client.HTTPConnection):
         with contextlib.suppress(OSError):
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         enable_keepalive(self.sock)
+        self._sending = False
         self._clock.moved()
         self._secure()
 
@@ -137,7 +155,10 @@ class StorageConnection(http.client.HTTPConnection):
         # http.client sends the head and then each block of the body through here.
         if self.sock is None:
             self.connect()
-        self.sock.setblocking(False)
+        if not self._sending:
+            self.sock.setblocking(False)
+            self._sending = True
+        self._clock.resume()
         view = memoryview(data).cast("B")
         while view:
             try:
@@ -157,25 +178,19 @@ class StorageConnection(http.client.HTTPConnection):
 
     def wait_for_answer(self) -> None:
         """After the request went out: wait, with the clock watching, for the answer's first
-        bytes. A ready answer is read at once, with no wait at all."""
+        bytes. An answer already there ends the wait at once: no time is added."""
         sock = self.sock
         if sock is None:
             return  # closed under the request: getresponse says so
-        sock.setblocking(False)
-        while True:
-            try:
-                self._first = sock.recv(_FIRST_READ)
-            except (BlockingIOError, ssl.SSLWantReadError):
-                # TLS may have read only records of its own (a session ticket): wait again.
-                self._clock.wait(sock, "waiting for the answer", read=True,
-                                 while_unacknowledged="sending the body")  # fmt: skip
-                continue
-            except ssl.SSLWantWriteError:
-                self._clock.wait(sock, "waiting for the answer", write=True)
-                continue
-            break
+        self._await_answer(sock)
         # The rest of a short answer is read with the timeout between bytes.
         sock.settimeout(self._idle_s)
+        self._sending = False
+
+    def _await_answer(self, sock: socket.socket) -> None:
+        # On plain TCP, readable means bytes of the answer, or the server hanging up.
+        self._clock.wait(sock, "waiting for the answer", read=True,
+                         while_unacknowledged="sending the body")  # fmt: skip
 
     def getresponse(self) -> http.client.HTTPResponse:
         sock = self.sock
@@ -229,15 +244,30 @@ class TlsStorageConnection(StorageConnection):
             try:
                 tls.do_handshake()
             except ssl.SSLWantReadError:
-                self._clock.wait(tls, "the TLS handshake", read=True)
+                self._clock.wait(tls, "completing the TLS handshake", read=True)
             except ssl.SSLWantWriteError:
-                self._clock.wait(tls, "the TLS handshake", write=True)
+                self._clock.wait(tls, "completing the TLS handshake", write=True)
             else:
                 return
 
     def _send_piece(self, view: memoryview) -> int:
         # Never more than a record: a write that must wait is retried with the same bytes.
         return int(self.sock.send(view[:TLS_PIECE]))
+
+    def _await_answer(self, sock: socket.socket) -> None:
+        # A readable TLS socket may hold only records of TLS's own (a session ticket): the
+        # answer's first bytes are read here, and handed to http.client by getresponse.
+        sock.setblocking(False)
+        while True:
+            try:
+                self._first = sock.recv(_FIRST_READ)
+            except ssl.SSLWantReadError:
+                self._clock.wait(sock, "waiting for the answer", read=True,
+                                 while_unacknowledged="sending the body")  # fmt: skip
+            except ssl.SSLWantWriteError:
+                self._clock.wait(sock, "waiting for the answer", write=True)
+            else:
+                return
 
 
 class _Replay:

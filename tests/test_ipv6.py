@@ -5,6 +5,8 @@ address as a URL does."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +136,48 @@ def test_a_remote_plain_http_ipv6_api_url_is_refused_with_the_address_bracketed(
 
     assert run.exit_code == 2
     assert "http://[2001:db8::1]:8080" in run.stderr
+
+
+# --- `productiv-upload sandbox --host` ---
+
+
+@needs_ipv6
+def test_the_sandbox_command_listens_on_ipv6_loopback_and_prints_bracketed_urls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", SANDBOX_TOKEN)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "productiv_upload", "sandbox", "--host", "::1",
+         "--dir", str(tmp_path / "bucket")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        banner = []
+        for line in server.stdout:
+            banner.append(line.strip())
+            if line.startswith("Stop it with"):
+                break
+        [api_url] = [line.split("=", 1)[1] for line in banner if "PRODUCTIV_API_URL=" in line]
+        files = make_files(tmp_path / "exports", 2)
+        run = run_process("push", "--api-url", api_url, "--app-id", "myAppId",
+                          *map(str, files))  # fmt: skip
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+
+    assert api_url.startswith("http://[::1]:")
+    assert run.exit_code == 0, run.stderr
+    assert (tmp_path / "bucket" / "myAppId" / files[0].name).read_bytes() == files[0].read_bytes()
+
+
+@pytest.mark.parametrize("host", [ALL_INTERFACES, "::", "192.0.2.7", "example.com"])
+def test_the_sandbox_command_refuses_an_address_other_machines_could_reach(host: str) -> None:
+    run = run_process("sandbox", "--host", host)
+
+    assert run.exit_code == 2
+    assert run.stdout == ""
+    assert run.stderr == (
+        f"productiv-upload: error: --host {host} is not a loopback address; "
+        "the sandbox listens on 127.0.0.1, ::1 or localhost only\n"
+    )

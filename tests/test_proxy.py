@@ -141,7 +141,7 @@ def test_a_tunnelled_upload_cut_mid_body_is_retried_on_a_new_tunnel(
     assert stored.read_bytes() == path.read_bytes()
 
 
-def test_a_certificate_failing_behind_the_proxy_is_refused_as_without_one(
+def test_a_certificate_failing_behind_the_proxy_stops_everything_at_the_handshake(
     start_tls_sandbox: StartTlsSandbox, unknown_ca_cert: trustme.LeafCert, tls_ca_bundle: Path,
     start_proxy: StartProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
@@ -269,14 +269,14 @@ def test_a_proxy_asking_for_credentials_is_named_with_its_407(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     point_at(tls_sandbox, monkeypatch)
-    proxy = start_proxy(require_auth=("someone", "right"))
-    monkeypatch.setenv("HTTPS_PROXY", proxy.url("someone:wrong"))
+    proxy = start_proxy(require_auth=("someone", "the-right-one"))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("someone:n0t-the-pa55"))
     files = make_files(tmp_path, 20)
 
     run = invoke("push", "--batch-size", "5", "--retries", "2", *map(str, files))
 
     assert_names_the_proxy(run, proxy.address, "407")
-    assert "wrong" not in run.stdout + run.stderr
+    assert "n0t-the-pa55" not in run.stdout + run.stderr
     assert len(proxy.targets) <= 3  # one request's tries, not every batch's
     assert tls_sandbox.requests == []
 
@@ -303,11 +303,11 @@ def test_a_proxy_that_is_not_listening_is_named(
     tls_sandbox: Sandbox, unused_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     point_at(tls_sandbox, monkeypatch)
-    monkeypatch.setenv("HTTPS_PROXY", f"http://someone:pw@127.0.0.1:{unused_port}")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://someone:n0t-the-pa55@127.0.0.1:{unused_port}")
     files = make_files(tmp_path, 20)
 
     run = invoke("push", "--batch-size", "5", "--retries", "2", *map(str, files))
 
     assert_names_the_proxy(run, f"127.0.0.1:{unused_port}", "refused")
-    assert "pw@" not in run.stdout + run.stderr
+    assert "n0t-the-pa55" not in run.stdout + run.stderr
     assert tls_sandbox.requests == []

@@ -41,7 +41,7 @@ _productiv_upload_spec() {
         "sandbox")
             commands=""
             flags="-h --help"
-            values="--port"
+            values="--host --port"
             files=""
             dirs="--dir"
             arguments="nothing" ;;

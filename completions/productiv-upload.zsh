@@ -126,7 +126,8 @@ _productiv_upload_status() {
 _productiv_upload_sandbox() {
     local curcontext=$curcontext state line
     _arguments -C \
-        '--port[Port on 127.0.0.1 (0\: any free one)]:value: ' \
+        '--host[Loopback address to listen on\: 127.0.0.1, \:\:1 or localhost]:value: ' \
+        '--port[Port on --host (0\: any free one)]:value: ' \
         '--dir[Where uploaded files are stored (default\: a new temporary folder)]:directory:_files -/' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]'

@@ -131,7 +131,8 @@ def test_every_option_shows_whole_with_its_default_and_bounds(width: int) -> Non
             if isinstance(param.show_default, str):
                 expected.append(f"[default: {param.show_default}]")
             elif param.show_default and not param.is_flag and param.default is not None:
-                expected.append(f"[default: {param.default:g}]")
+                shown = param.default if isinstance(param.default, str) else f"{param.default:g}"
+                expected.append(f"[default: {shown}]")
             if param.min is not None and param.max is not None:
                 expected.append(f"[{param.min:g}..{param.max:g}]")
             missing = [text for text in expected if text not in page]

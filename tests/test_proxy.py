@@ -105,7 +105,43 @@ def test_https_goes_through_connect_tunnels_with_tls_verified_at_the_target(
     assert all(tls_sandbox.put_count(SANDBOX_APP_ID, f.name) == 1 for f in files)
 
 
-def test_a_certificate_failing_behind_the_proxy_is_refused_as_without_one(
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "*", "localhost,127.0.0.1"])
+def test_no_proxy_bypasses_the_proxy_for_https_too(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, no_proxy: str,
+) -> None:  # fmt: skip
+    use_client_credentials(tls_sandbox, monkeypatch)
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    [path] = make_files(tmp_path, 1)
+
+    run = invoke("push", str(path))
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert proxy.targets == []
+    assert tls_sandbox.put_count(SANDBOX_APP_ID, path.name) == 1
+
+
+def test_a_tunnelled_upload_cut_mid_body_is_retried_on_a_new_tunnel(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    point_at(tls_sandbox, monkeypatch)
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    [path] = make_files(tmp_path, 1, size=300_000)
+    tls_sandbox.faults.drop_puts = 1
+
+    run = invoke("push", "--json", str(path))
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout)["files"][0]["attempts"] == 2
+    stored = tls_sandbox.stored_path(SANDBOX_APP_ID, path.name)
+    assert stored.read_bytes() == path.read_bytes()
+
+
+def test_a_certificate_failing_behind_the_proxy_stops_everything_at_the_handshake(
     start_tls_sandbox: StartTlsSandbox, unknown_ca_cert: trustme.LeafCert, tls_ca_bundle: Path,
     start_proxy: StartProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
@@ -227,8 +263,8 @@ def test_a_proxy_asking_for_credentials_is_named_with_its_407(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     point_at(tls_sandbox, monkeypatch)
-    proxy = start_proxy(require_auth=("someone", "right"))
-    monkeypatch.setenv("HTTPS_PROXY", proxy.url("someone:wrong"))
+    proxy = start_proxy(require_auth=("someone", "the-right-one"))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("someone:n0t-the-pa55"))
     files = make_files(tmp_path, 20)
 
     run = invoke("push", "--batch-size", "5", "--retries", "2", *map(str, files))
@@ -237,7 +273,7 @@ def test_a_proxy_asking_for_credentials_is_named_with_its_407(
         run, proxy.address, "refused the tunnel: 407 Proxy Authentication Required; put the "
         "right user and password in HTTPS_PROXY",
     )  # fmt: skip
-    assert "wrong" not in run.stdout + run.stderr
+    assert "n0t-the-pa55" not in run.stdout + run.stderr
     assert len(proxy.targets) <= 3  # one request's tries, not every batch's
     assert tls_sandbox.requests == []
 
@@ -262,7 +298,7 @@ def test_a_proxy_that_is_not_listening_is_named(
     tls_sandbox: Sandbox, unused_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     point_at(tls_sandbox, monkeypatch)
-    monkeypatch.setenv("HTTPS_PROXY", f"http://someone:pw@127.0.0.1:{unused_port}")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://someone:n0t-the-pa55@127.0.0.1:{unused_port}")
     files = make_files(tmp_path, 20)
 
     run = invoke("push", "--batch-size", "5", "--retries", "2", *map(str, files))
@@ -272,5 +308,5 @@ def test_a_proxy_that_is_not_listening_is_named(
     assert f"cannot reach the proxy 127.0.0.1:{unused_port} (from HTTPS_PROXY): connection " in (
         output
     )
-    assert "pw@" not in run.stdout + run.stderr
+    assert "n0t-the-pa55" not in output
     assert tls_sandbox.requests == []

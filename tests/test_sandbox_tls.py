@@ -15,23 +15,10 @@ import requests
 import trustme
 
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
+from tests.conftest import needs_ipv6
 from tests.tls import StartTlsSandbox
 
 API_HEADERS = {"Authorization": f"Bearer {SANDBOX_TOKEN}", "Content-Type": "application/json"}
-
-
-def has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-needs_ipv6 = pytest.mark.skipif(
-    not has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)"
-)
 
 
 def signed_url(sandbox: Sandbox, verify: str | bool = True) -> str:

@@ -365,10 +365,18 @@ def status(
 
 @app.command("sandbox", cls=help.Command)
 def sandbox_command(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            metavar="ADDRESS",
+            help="Loopback address to listen on: 127.0.0.1, ::1 or localhost.",
+        ),
+    ] = "127.0.0.1",
     port: Annotated[
         int,
         typer.Option(
-            "--port", metavar="PORT", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one)."
+            "--port", metavar="PORT", min=0, max=65535, help="Port on --host (0: any free one)."
         ),
     ] = 0,
     directory: Annotated[
@@ -386,7 +394,9 @@ def sandbox_command(
     from productiv_upload.cli.sandbox import run_sandbox
 
     signal.signal(signal.SIGTERM, _interrupt)
-    _exit(_guarded(lambda: run_sandbox(port, directory, sys.stdout, sys.stderr), debug=False))
+    _exit(_guarded(
+        lambda: run_sandbox(host, port, directory, sys.stdout, sys.stderr), debug=False
+    ))  # fmt: skip
 
 
 @app.command("watch", cls=help.Command)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from productiv_upload.common.errors import UsageError
-from productiv_upload.common.text import plural
+from productiv_upload.common.text import plural, printable
 from productiv_upload.core.config import config_path
 from productiv_upload.core.report import RunReport
 from productiv_upload.core.run import PushRequest, Target
@@ -23,9 +23,20 @@ from productiv_upload.sandbox import (
     SANDBOX_TOKEN,
     Sandbox,
 )
+from productiv_upload.service.urls import is_loopback_host
 
 
-def run_sandbox(port: int, directory: Path | None, stdout: TextIO, stderr: TextIO) -> int:
+def run_sandbox(
+    host: str, port: int, directory: Path | None, stdout: TextIO, stderr: TextIO
+) -> int:
+    # Its credentials are well-known fakes: it must not be reachable from another machine.
+    if not is_loopback_host(host):
+        raise UsageError(
+            f"--host {printable(host, 100)} is not a loopback address; "
+            "the sandbox listens on 127.0.0.1, ::1 or localhost only"
+        )
+    address = host.removeprefix("[").removesuffix("]")
+    shown = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     storage = directory or Path(tempfile.mkdtemp(prefix="productiv-sandbox-"))
 
     def log(line: str) -> None:
@@ -34,11 +45,11 @@ def run_sandbox(port: int, directory: Path | None, stdout: TextIO, stderr: TextI
 
     try:
         # Any app id is accepted, so commands written for a real app run here as they are.
-        server = Sandbox(storage, port=port, any_app=True, log=log)
+        server = Sandbox(storage, host=address, port=port, any_app=True, log=log)
     except OSError as error:
         if directory is None:
             shutil.rmtree(storage, ignore_errors=True)  # made for this run, and still empty
-        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+        raise UsageError(f"cannot listen on {shown}: {error.strerror}") from None
     try:
         stdout.write(banner(server, storage, config_path(os.environ)))
         stdout.flush()

@@ -12,14 +12,19 @@ from productiv_upload.common.text import printable
 
 
 def is_loopback_host(host: str | None) -> bool:
+    """localhost, 127.0.0.0/8 or ::1; an IPv6 address may come in its URL's brackets."""
     if not host:
         return False
+    host = host.removeprefix("[").removesuffix("]")
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    # ::ffff:127.0.0.1 is 127.0.0.1 (ipaddress says so only from Python 3.13 on).
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def check_service_url(url: str, what: str) -> str | None:
@@ -136,6 +141,8 @@ def display_url(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "an invalid URL"
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address, bracketed as in the URL
     return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else "an invalid URL"
 
 

@@ -354,3 +354,22 @@ def test_the_live_view_row_of_a_silent_transfer_says_how_long_it_has_waited() ->
     assert row().endswith("waiting 12 s")
     view.waiting(file, 0.0)  # it moves again
     assert row().endswith("awaiting answer")
+
+
+def test_each_retried_api_request_is_told_with_its_reason(
+    sandbox: Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = write_file(tmp_path, "a.json", 64)
+    sandbox.faults.api_errors.extend([(503, "0"), (502, "0")])
+    log = tmp_path / "push.log"
+
+    quiet = invoke("push", "--log-file", str(log), str(path))
+    text = log.read_text()
+    sandbox.faults.api_errors.append((503, "0"))
+    debug = invoke("push", "--force", "--debug", str(path))
+
+    assert quiet.exit_code == debug.exit_code == 0
+    assert "the API: attempt 1 failed (answered 503); trying again" in text
+    assert "the API: attempt 2 failed (answered 502); trying again" in text
+    assert "attempt 1 failed" not in quiet.stdout + quiet.stderr  # the log keeps it
+    assert "the API: attempt 1 failed (answered 503); trying again" in debug.stdout + debug.stderr

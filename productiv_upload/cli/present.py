@@ -89,7 +89,11 @@ def waiting_line(file: LocalFile, seconds: float) -> str:
 
 
 def attempt_failed_line(file: LocalFile, attempt: int, reason: str) -> str:
-    return f"{printable(file.path)}: attempt {attempt} failed ({printable(reason)}); trying again"
+    return retried_line(file.path, attempt, reason)
+
+
+def retried_line(what: str, attempt: int, reason: str) -> str:
+    return f"{printable(what)}: attempt {attempt} failed ({printable(reason)}); trying again"
 
 
 class PlainPresenter:
@@ -143,6 +147,10 @@ class PlainPresenter:
             self._waiting.discard(file.filename)
         if self._log or self._debug:
             self._write(f"{_timestamp()} {attempt_failed_line(file, attempt, reason)}")
+
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
+        if self._log or self._debug:
+            self._write(f"{_timestamp()} {retried_line(what, attempt, reason)}")
 
     def finish(self, report: RunReport) -> None:
         failed = [r for r in report.failed if not never_started(r)]
@@ -217,6 +225,10 @@ class LivePresenter:
         self._view.waiting(file, 0.0)  # the next try starts afresh
         if self._debug:
             self._display.print(Text(attempt_failed_line(file, attempt, reason), style="dim"))
+
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
+        if self._debug:
+            self._display.print(Text(retried_line(what, attempt, reason), style="dim"))
 
     def finish(self, report: RunReport) -> None:
         self._display.stop()
@@ -297,6 +309,10 @@ class TeePresenter:
     def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
         for presenter in self._presenters:
             presenter.attempt_failed(file, attempt, reason)
+
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
+        for presenter in self._presenters:
+            presenter.request_retried(what, attempt, reason)
 
     def finish(self, report: RunReport) -> None:
         for presenter in self._presenters:

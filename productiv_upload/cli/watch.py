@@ -50,6 +50,10 @@ class WatchPrinter(PlainPresenter):
         if not self._json:
             super().attempt_failed(file, attempt, reason)
 
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
+        if not self._json:
+            super().request_retried(what, attempt, reason)
+
 
 def run_watch_command(
     request: WatchRequest, *, json_lines: bool, stdout: TextIO, stderr: TextIO,

@@ -36,7 +36,7 @@ from productiv_upload.core.report import (
 from productiv_upload.core.settings import ServiceSettings
 from productiv_upload.core.transfer import PutOutcome, put_file
 from productiv_upload.service.api import MAX_BATCH, ProductivApi
-from productiv_upload.service.http import api_retry, make_session
+from productiv_upload.service.http import RetryCallback, api_retry, make_session
 from productiv_upload.service.retry import backoff_delay
 from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.throttle import ByteRate
@@ -69,6 +69,9 @@ class PushEvents(Protocol):
     def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
         """Try number `attempt` of the file failed for `reason`, and it will be sent again."""
 
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
+        """Try number `attempt` of a request to `what` (the API) failed, and it is retried."""
+
 
 class NullEvents:
     """Shows nothing: for tests, and for callers that only want the results."""
@@ -89,6 +92,9 @@ class NullEvents:
         pass
 
     def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        pass
+
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
         pass
 
 
@@ -570,6 +576,7 @@ def connect(
     upload_type: str | None = None,
     timeout: tuple[float, float] | None = None,
     on_secret: Callable[[str], None] | None = None,
+    on_retry: RetryCallback | None = None,
 ) -> tuple[ProductivApi, StorageClient]:
     """Build the API client (bearer token, throttling retries) and the storage session (none).
 
@@ -578,7 +585,10 @@ def connect(
     # One context for the run: the system's store is read once, not per connection.
     ssl_context = service.trust.ssl_context()
     api_session = make_session(
-        pool_size=2, retry=api_retry(options.retries), timeout=timeout, ssl_context=ssl_context
+        pool_size=2,
+        retry=api_retry(options.retries, on_retry),
+        timeout=timeout,
+        ssl_context=ssl_context,
     )
     credentials = service.credentials
     if credentials is None:

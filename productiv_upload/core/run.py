@@ -351,12 +351,15 @@ def _upload(
     on_secret: Callable[[str], None] | None,
     stop: Stop | None,
 ) -> PushOutcome:
-    api, storage, options = connect_request(request, service, on_secret)
+    api, storage, options = connect_request(request, service, on_secret, events)
     return Pusher(api, storage, options, events, journal, stop).run(files)
 
 
 def connect_request(
-    request: PushRequest, service: ServiceSettings, on_secret: Callable[[str], None] | None
+    request: PushRequest,
+    service: ServiceSettings,
+    on_secret: Callable[[str], None] | None,
+    events: PushEvents | None = None,
 ) -> tuple[ProductivApi, StorageClient, PushOptions]:
     """The API client, the storage client and the push loop's options that `request` asks for."""
     options = PushOptions(
@@ -367,8 +370,15 @@ def connect_request(
         storage_hosts=service.storage_hosts,
     )
     timeout = (min(request.timeout, 10.0), request.timeout)
+    on_retry = None
+    if events is not None:
+        told = events
+
+        def on_retry(attempt: int, reason: str) -> None:
+            told.request_retried("the API", attempt, reason)
+
     api, storage = connect(service, options, upload_type=request.upload_type, timeout=timeout,
-                           on_secret=on_secret)  # fmt: skip
+                           on_secret=on_secret, on_retry=on_retry)  # fmt: skip
     return api, storage, options
 
 

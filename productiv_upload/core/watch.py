@@ -88,7 +88,7 @@ def run_watch(
             AppLock(state_dir, api_key, service.app_id, wait_s=push.wait_lock, kind="watch")
         )
         journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
-        api, storage, options = connect_request(push, service, on_secret)
+        api, storage, options = connect_request(push, service, on_secret, events)
         wake = threading.Event()
         # Files are counted as they are told of, right after each is journaled: counted
         # later, an interrupt in between would leave a recorded upload out of the figures.
@@ -187,6 +187,9 @@ class _Counted:
 
     def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
         self._events.attempt_failed(file, attempt, reason)
+
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
+        self._events.request_retried(what, attempt, reason)
 
 
 def _check_folders(dirs: list[str]) -> None:

@@ -6,6 +6,7 @@ import os
 import random
 import ssl
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -18,7 +19,7 @@ from urllib3.util.retry import Retry
 
 from productiv_upload import __version__
 from productiv_upload.common.sockets import KEEPALIVE_SOCKET_OPTIONS
-from productiv_upload.service.faults import retrying_cannot_help
+from productiv_upload.service.faults import diagnose, retrying_cannot_help
 from productiv_upload.service.retry import MAX_RETRY_AFTER_S
 from productiv_upload.service.trust import resolve_trust
 
@@ -115,8 +116,19 @@ class _TrustAdapter(HTTPAdapter):
             conn.ca_certs = conn.ca_cert_dir = None
 
 
+RetryCallback = Callable[[int, str], None]  # (the attempt that failed, why)
+
+
 class JitteredRetry(Retry):
-    """urllib3's Retry with full jitter, and a ceiling on what Retry-After may ask for."""
+    """urllib3's Retry with full jitter, and a ceiling on what Retry-After may ask for; tells
+    `on_retry` why each attempt it retries failed (urllib3 keeps only the last reason)."""
+
+    on_retry: RetryCallback | None = None
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.on_retry = self.on_retry
+        return retry
 
     def get_backoff_time(self) -> float:
         # A uniform draw below the exponential ceiling keeps parallel clients out of lockstep.
@@ -142,12 +154,19 @@ class JitteredRetry(Retry):
         # again meets the same answer, after seconds of backoff.
         if error is not None and retrying_cannot_help(error):
             raise MaxRetryError(_pool, url or "", error) from error
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry is not None:  # reached only when there is a next attempt
+            if error is not None:
+                reason = diagnose(error, url or "").reason
+            else:
+                reason = f"answered {getattr(response, 'status', 'nothing')}"
+            self.on_retry(len(self.history) + 1, reason)
+        return retry
 
 
-def api_retry(retries: int) -> Retry:
+def api_retry(retries: int, on_retry: RetryCallback | None = None) -> Retry:
     """Retries for the API's GET: connection faults, throttling and 5xx, honouring Retry-After."""
-    return JitteredRetry(
+    retry = JitteredRetry(
         total=retries,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET"}),  # never resend the token request's secret blindly
@@ -157,6 +176,8 @@ def api_retry(retries: int) -> Retry:
         raise_on_status=False,  # the last answer is turned into a message by the caller
         redirect=False,
     )
+    retry.on_retry = on_retry
+    return retry
 
 
 def make_session(

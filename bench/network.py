@@ -211,7 +211,7 @@ def big_file_rows(plain: NetBench, tls: NetBench, mib: int, repeat: int) -> list
         row = Row(scenario, runner, work, outcome.run.wall_s, size / MIB / outcome.run.wall_s,
                   "MiB/s", outcome.run.peak_rss_mb, ratio_to="curl's time over HTTPS")  # fmt: skip
         if not outcome.ok:
-            row.failed, row.note = True, f"FAILED {outcome.problem}"
+            row.failed, row.rate, row.note = True, None, f"FAILED {outcome.problem}"
         elif curl_s is None:
             curl_s = outcome.run.wall_s
         if curl_s and not row.failed:
@@ -277,7 +277,7 @@ def link_rows(
                 notes[-1] += f" (target 1, within {LINK_TARGET}x curl): {verdict(met)}"
             notes += sorted({error[:80] for _, error in attempts if error})
         if not outcome.ok:
-            row.failed = True
+            row.failed, row.rate = True, None  # what did not land has no rate
             # The tool's own report says more than its last line of JSON.
             problem = outcome.problem if runner.startswith("curl") else "the file failed"
             notes.insert(0, f"FAILED {problem}")

@@ -168,9 +168,9 @@ class Bench:
         """A fresh sandbox process: (API URL, the folder where the app's uploads land)."""
         self._runs += 1
         storage = self.tmp / f"sandbox-{self._runs}"
-        server = [PYTHON, BENCH / "sandbox_server.py", storage, "--latency", str(latency_s)]
+        server: list[str | Path] = [PYTHON, BENCH / "sandbox_server.py", storage]
         process = subprocess.Popen(  # noqa: S603
-            self.wrap([*server, *self.sandbox_options()]),
+            self.wrap([*server, "--latency", str(latency_s), *self.sandbox_options()]),
             stdout=subprocess.PIPE,
             text=True,
             env=self.sandbox_env(),

@@ -1,6 +1,6 @@
 """Benchmark productiv-upload against the loops people would otherwise write; see README.md.
 
-    python bench/run.py [--quick] [--json-out PATH]
+    python bench/run.py [--quick] [--network] [--json-out PATH]
 
 Everything runs on 127.0.0.1: each measured run gets a fresh sandbox in its own process
 (bench/sandbox_server.py), the data is generated in a temporary folder that is deleted at the
@@ -134,6 +134,25 @@ class Bench:
         self.scale = scale
         self.tmp = tmp
         self._runs = 0
+        self.run_timeout_s = 540.0  # a run still going then is killed (and marked FAILED)
+
+    # --- where the runs happen: overridden by bench/network.py (TLS, a namespace's link) ---
+
+    def wrap(self, command: Sequence[str | Path]) -> list[str | Path]:
+        """`command` as the sandbox and every runner are started."""
+        return list(command)
+
+    def sandbox_options(self) -> list[str | Path]:
+        """More options for sandbox_server.py."""
+        return []
+
+    def sandbox_env(self) -> dict[str, str] | None:
+        """The sandbox process's environment (None: this process's)."""
+        return None
+
+    def tool_env(self) -> dict[str, str]:
+        """More environment for the runners."""
+        return {}
 
     # --- data and sandboxes ---
 
@@ -149,15 +168,17 @@ class Bench:
         """A fresh sandbox process: (API URL, the folder where the app's uploads land)."""
         self._runs += 1
         storage = self.tmp / f"sandbox-{self._runs}"
+        server: list[str | Path] = [PYTHON, BENCH / "sandbox_server.py", storage]
         process = subprocess.Popen(  # noqa: S603
-            [PYTHON, BENCH / "sandbox_server.py", storage, "--latency", str(latency_s)],
+            self.wrap([*server, "--latency", str(latency_s), *self.sandbox_options()]),
             stdout=subprocess.PIPE,
             text=True,
+            env=self.sandbox_env(),
         )
         try:
             assert process.stdout is not None
             api_url = process.stdout.readline().strip()
-            if not api_url.startswith("http://127.0.0.1:"):
+            if not api_url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")):
                 raise RuntimeError(f"the sandbox did not start (it printed {api_url!r})")
             yield api_url, storage / SANDBOX_APP_ID
         finally:
@@ -189,7 +210,12 @@ class Bench:
                 "XDG_CONFIG_HOME": str(self.tmp / "no-config"),  # no config file's profiles
                 "TERM": "xterm-256color",
             }
-            run = measure.run(command, env=env, terminal=terminal)
+            run = measure.run(
+                self.wrap(command),
+                env=env | self.tool_env(),
+                terminal=terminal,
+                timeout_s=self.run_timeout_s,
+            )
             found = landing.iterdir() if landing.is_dir() else iter(())
             landed = [p for p in found if not p.name.startswith(".")]
             landed_bytes = sum(p.stat().st_size for p in landed)
@@ -526,6 +552,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark productiv-upload on the sandbox.")
     parser.add_argument("--quick", action="store_true", help="smaller work, under a minute")
     parser.add_argument("--json-out", type=Path, help="also write the table as JSON here")
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help="also scenarios 11-12 (bench/network.py: TLS, slow and lossy links; root, ~25 min)",
+    )
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     if not Path(TOOL).exists():
@@ -535,6 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if load_before > 0.5:
         log(f"warning: the load average is {load_before:.1f}; other work will skew the timings")
     started, busy_before, own_before = time.monotonic(), busy_cpu_s(), own_cpu_s()
+    import network  # scenarios 11-12, with --network
     import unattended  # its scenarios build on this module's Bench
 
     tmp = Path(tempfile.mkdtemp(prefix="productiv-bench-"))
@@ -548,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             *bench.limit_rate(),
             *bench.one_small_file(),
             *unattended.all_rows(bench),  # scenarios 7-10: years of reruns
+            *(network.all_rows(scale, tmp) if args.network else []),  # 11-12: TLS, links
         ]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

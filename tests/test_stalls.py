@@ -26,6 +26,8 @@ import pytest
 from rich.console import Console
 
 from productiv_upload.cli.live import LiveView
+from productiv_upload.cli.present import PlainPresenter
+from productiv_upload.cli.watch import WatchPrinter
 from productiv_upload.common.sockets import unacknowledged_bytes
 from productiv_upload.core.discover import LocalFile
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
@@ -349,3 +351,27 @@ def test_the_live_view_row_of_a_silent_transfer_says_how_long_it_has_waited() ->
     assert row().endswith("waiting 12 s")
     view.waiting(file, 0.0)  # it moves again
     assert row().endswith("awaiting answer")
+
+
+def test_plain_lines_tell_of_each_silence_once_and_watch_json_keeps_to_files() -> None:
+    file = LocalFile("/spool/a.json", "a.json", 10, 0)
+
+    def told(presenter: PlainPresenter, out: io.StringIO) -> list[str]:
+        for seconds in (5.0, 10.0, 0.0, 5.0):  # two silences, the first told of twice
+            presenter.waiting(file, seconds)
+        presenter.attempt_failed(file, 1, "storage: nothing moved for 60 s while sending")
+        return [line.split(" ", 1)[1] for line in out.getvalue().splitlines()]
+
+    out = io.StringIO()
+    assert (
+        told(PlainPresenter(out), out) == ["waiting: /spool/a.json: nothing has moved for 5 s"] * 2
+    )
+    out = io.StringIO()
+    assert told(PlainPresenter(out, quiet=True), out) == []
+    out = io.StringIO()
+    assert told(PlainPresenter(out, log=True), out)[-1] == (
+        "/spool/a.json: attempt 1 failed (storage: nothing moved for 60 s while sending); "
+        "trying again"
+    )
+    out = io.StringIO()
+    assert told(WatchPrinter(out, json_lines=True, debug=True), out) == []

@@ -155,17 +155,18 @@ def test_a_server_that_never_answers_raises_stalled_from_put(
     silent_server: tuple[int, list[socket.socket]],
 ) -> None:
     port, _ = silent_server
-    client = StorageClient(pool_size=1, timeout=(1.0, 0.5))
+    client = StorageClient(pool_size=1, timeout=(1.0, 1.0))
     waits: list[float] = []
     started = time.monotonic()
 
-    with pytest.raises(Stalled, match=r"^nothing moved for 0.5 s while waiting for the answer$"):
+    with pytest.raises(Stalled, match=r"^nothing moved for 1 s while waiting for the answer$"):
         client.put(f"http://127.0.0.1:{port}/b/k?Signature=secret", b"x" * 100, 100,
                    max_body=1024, on_wait=waits.append)  # fmt: skip
 
-    assert 0.5 <= time.monotonic() - started < 1.5
-    assert waits  # told once half the timeout had gone by
-    assert 0.25 <= waits[0] < 0.5
+    assert 1.0 <= time.monotonic() - started < 2.0
+    # Told once half the timeout had gone by (give or take one wake of a quarter second).
+    assert len(waits) == 1
+    assert 0.5 <= waits[0] < 0.8
     client.close()
 
 

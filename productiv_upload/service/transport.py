@@ -97,6 +97,8 @@ class _Clock:
 
     def _tell(self) -> None:
         quiet = time.monotonic() - self._moved_at
+        if quiet >= self._idle_s:
+            return  # not a wait any more: a stall, which the caller hears of as Stalled
         if self._on_wait is not None and quiet >= self._told_s + self._notice_s:
             self._told_s = quiet
             self._on_wait(quiet)

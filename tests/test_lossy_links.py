@@ -122,13 +122,6 @@ def test_a_file_crosses_a_link_losing_a_tenth_of_its_packets_once_and_intact(
     assert stored_digest(sandbox, "lossy.bin") == digest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--timeout bounds each send today, so a 256 KiB write that takes 8 s on this link "
-    "is cut short and retried; to pass once --timeout is an inactivity timeout (stalls branch). "
-    "Data flows all along here (the bytes acked never stop for more than 0.25 s), but a full "
-    "send buffer at 256 kbit/s can take 4 s to become writable again",
-)
 @pytest.mark.parametrize("link_namespace", [Link(rate="256kbit")], indirect=True)
 def test_a_slow_link_that_keeps_moving_is_not_cut_short_by_the_timeout(
     link_namespace: Namespace, tmp_path: Path

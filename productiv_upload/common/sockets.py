@@ -11,12 +11,13 @@ import socket
 import struct
 import sys
 
-# Kernel keepalive finds a flow that died while idle (a NAT or firewall that forgot it, a
-# peer that vanished): after 15 s of silence, a probe every 5 s, and 3 unanswered probes end
-# it, so a dead connection is known within 30 s, half the default --timeout, at the cost of
-# one tiny packet per 5 s on a connection that waits. Middle boxes that drop idle flows
-# commonly wait a minute or more; 15 s of silence stays well inside that, and keeps the flow
-# alive in their tables while an answer is awaited.
+# Kernel keepalive finds a flow that died while nothing was in flight on it: a connection
+# waiting for an answer with its request all acknowledged, or idle in a pool (a NAT or firewall
+# that forgot it, a peer that vanished). After 15 s of silence a probe goes every 5 s, and 3
+# unanswered end the connection: a dead one is known within 30 s, half the default --timeout,
+# for one tiny packet per 5 s on a connection that waits. Middle boxes that drop idle flows
+# mostly wait a minute or more: probes every 5 s after 15 s also keep the flow alive in their
+# tables while a slow answer is awaited.
 KEEPALIVE_IDLE_S = 15
 KEEPALIVE_INTERVAL_S = 5
 KEEPALIVE_PROBES = 3

@@ -26,12 +26,13 @@ from productiv_upload.service.trust import resolve_trust
 USER_AGENT = f"productiv-upload/{__version__}"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_READ_TIMEOUT_S = 60.0
-# A kept-alive connection idle longer than this is closed rather than reused. S3 closes idle
-# connections after a few tens of seconds, and NATs and firewalls forget idle flows, often
-# without a word: a request on such a connection waits a whole --timeout before it is known to
-# be dead. A new connection costs one handshake; 20 s keeps the reuse that matters (files sent
-# back to back) and stays under the shortest idle limits commonly met.
-MAX_IDLE_S = 20.0
+# A kept-alive connection idle longer than this is closed rather than reused. S3 closes
+# connections idle for about 20 s (as S3 clients report, aiobotocore's pull request 21 among
+# them): one reused just then meets the server's close in flight and fails, and NATs and
+# firewalls forget idle flows without a word, which costs a whole --timeout to find out. A new
+# connection costs one handshake; 15 s keeps the reuse that matters (files sent back to back)
+# with a margin under S3's limit.
+MAX_IDLE_S = 15.0
 # Statuses worth asking again: throttling and the server's own trouble.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 

@@ -37,6 +37,7 @@ import pytest
 import trustme
 
 _CHUNK = 64 * 1024
+_RELAY_BUFFER = 64 * 1024  # each tunnel socket's kernel buffer
 _POLL_S = 0.05  # how often a tunnel looks whether the proxy is stopping
 
 
@@ -198,6 +199,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.send_response(200, "Connection established")
             self.end_headers()
             self.wfile.flush()
+            # A proxy relays as it receives, with buffers of its own far smaller than the
+            # megabytes loopback grows them to: a slow target is then felt by the client.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RELAY_BUFFER)
+            upstream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _RELAY_BUFFER)
             if self.server.inspect_with is None:
                 _tunnel(self.connection, upstream, self.server.stopping)
             else:

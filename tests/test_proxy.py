@@ -310,3 +310,49 @@ def test_a_proxy_that_is_not_listening_is_named(
     )
     assert "n0t-the-pa55" not in output
     assert tls_sandbox.requests == []
+
+
+# --- stalls through the tunnel: the same rule as direct, --timeout is silence ---
+
+
+def test_a_slow_upload_through_the_tunnel_is_never_cut_by_the_timeout(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    point_at(tls_sandbox, monkeypatch)
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    path = tmp_path / "slow.json"
+    path.write_bytes(os.urandom(2 * 1024 * 1024))
+    # 4 s for the body, twice --timeout; what the tunnel's buffers hold (a few hundred KB)
+    # drains within it once the last byte has left (README: "Company networks").
+    tls_sandbox.faults.put_read_rate = 512 * 1024
+
+    run = invoke("push", "--json", "--timeout", "2", str(path))
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+    [entry] = json.loads(run.stdout)["files"]
+    assert (entry["status"], entry["attempts"]) == ("uploaded", 1)
+    assert tls_sandbox.put_count(SANDBOX_APP_ID, "slow.json") == 1
+    assert any(target.startswith("CONNECT 127.0.0.1:") for target in proxy.targets)
+
+
+def test_a_tunnel_gone_silent_costs_one_timeout_then_a_new_tunnel(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    point_at(tls_sandbox, monkeypatch)
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for name in ("a.json", "b.json"):
+        (spool / name).write_bytes(os.urandom(4096))
+    tls_sandbox.faults.silent_on_put = 2  # answers a.json, then reads b.json and says nothing
+
+    run = invoke("push", "--json", "-j", "1", "--timeout", "2", str(spool / "*.json"))
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+    attempts = {f["filename"]: f["attempts"] for f in json.loads(run.stdout)["files"]}
+    assert attempts == {"a.json": 1, "b.json": 2}
+    assert tls_sandbox.put_count(SANDBOX_APP_ID, "b.json") == 1

@@ -48,7 +48,7 @@ class StorageAnswer:
     retry_after: str | None = None
 
 
-_Route = tuple[str, str, int | None]  # scheme, host, port
+_Route = tuple[str, str, int | None, str | None]  # scheme, host, port, proxy
 
 
 class StorageClient:
@@ -88,7 +88,7 @@ class StorageClient:
             "socket_options": [*HTTPConnection.default_socket_options, *KEEPALIVE_SOCKET_OPTIONS],
         }
         self._via_proxy: dict[str, urllib3.ProxyManager] = {}
-        self._route: dict[tuple[str, str], urllib3.ProxyManager | None] = {}
+        self._route: dict[tuple[str, str], str | None] = {}
         self._idle: dict[_Route, list[StorageConnection]] = {}
         self._lock = threading.Lock()
         # As urllib3's pools do: idle sockets are closed when the client goes away.
@@ -116,10 +116,12 @@ class StorageClient:
         """
         headers = {"User-Agent": USER_AGENT, "Content-Length": str(length)}
         parts = urllib.parse.urlsplit(url)
-        manager = self._manager_for(url, parts)
-        if manager is not None:
+        proxy = self._proxy_for(url, parts)
+        if proxy is not None and parts.scheme == "http":
+            # Plain http through a proxy (loopback storage only): urllib3's absolute-URI form.
+            manager = self._manager_for(proxy)
             return _put_via_proxy(manager, url, body, headers, self._timeout, max_body)
-        route = (parts.scheme, parts.hostname or "", parts.port)
+        route = (parts.scheme, parts.hostname or "", parts.port, proxy)
         target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
         connection = self._take(route)
         connection.watch(on_wait)
@@ -171,7 +173,16 @@ class StorageClient:
             if connection.sock is not None and wait_for_read(connection.sock, timeout=0.0):
                 connection.close()  # closed by the server while idle: the request reconnects
             return connection
-        scheme, host, port = route
+        scheme, host, port, proxy = route
+        if scheme == "https" and proxy is not None:
+            # Through the proxy's CONNECT tunnel, with the same watch on silence as direct.
+            proxy_parts = urllib.parse.urlsplit(proxy)
+            tunnelled = TlsStorageConnection(
+                proxy_parts.hostname or "", proxy_parts.port or 80, connect_s=self._connect_s,
+                idle_s=self._read_s, blocksize=STORAGE_BLOCK_SIZE, context=self._ssl_context(),
+            )  # fmt: skip
+            tunnelled.set_tunnel(host, port, headers=_proxy_headers(proxy))
+            return tunnelled
         if scheme == "https":
             return TlsStorageConnection(
                 host, port, connect_s=self._connect_s, idle_s=self._read_s,
@@ -194,34 +205,33 @@ class StorageClient:
                 return
         connection.close()
 
-    def _manager_for(
-        self, url: str, parts: urllib.parse.SplitResult
-    ) -> urllib3.ProxyManager | None:
-        """The proxy's manager for this URL's host, or None to connect directly."""
+    def _proxy_for(self, url: str, parts: urllib.parse.SplitResult) -> str | None:
+        """The proxy for this URL's host (NO_PROXY applied, once per host), or None."""
         key = (parts.scheme, parts.netloc)
         if key not in self._route:
             proxies = requests.utils.get_environ_proxies(url)
             proxy = proxies.get(parts.scheme) or proxies.get("all")
-            if proxy is None:
-                self._route[key] = None
-            else:
-                # As requests does: "host:port" means http://, and user info becomes
-                # Proxy-Authorization (urllib3 would otherwise drop it and get 407s).
-                if "://" not in proxy:
-                    proxy = f"http://{proxy}"
-                if proxy not in self._via_proxy:
-                    user, password = requests.utils.get_auth_from_url(proxy)
-                    headers = (
-                        urllib3.make_headers(proxy_basic_auth=f"{user}:{password}")
-                        if user
-                        else None
-                    )
-                    self._via_proxy[proxy] = urllib3.ProxyManager(
-                        proxy, proxy_headers=headers, ssl_context=self._ssl_context(),
-                        **self._pool_options,
-                    )  # fmt: skip
-                self._route[key] = self._via_proxy[proxy]
+            # As requests does: "host:port" means http://.
+            if proxy is not None and "://" not in proxy:
+                proxy = f"http://{proxy}"
+            self._route[key] = proxy
         return self._route[key]
+
+    def _manager_for(self, proxy: str) -> urllib3.ProxyManager:
+        with self._lock:
+            if proxy not in self._via_proxy:
+                self._via_proxy[proxy] = urllib3.ProxyManager(
+                    proxy, proxy_headers=_proxy_headers(proxy), ssl_context=self._ssl_context(),
+                    **self._pool_options,
+                )  # fmt: skip
+            return self._via_proxy[proxy]
+
+
+def _proxy_headers(proxy: str) -> dict[str, str] | None:
+    """User info in the proxy's URL becomes Proxy-Authorization, as requests does it (urllib3
+    would otherwise drop it and get 407s); percent-encoded characters are decoded."""
+    user, password = requests.utils.get_auth_from_url(proxy)
+    return urllib3.make_headers(proxy_basic_auth=f"{user}:{password}") if user else None
 
 
 def _close_all(idle: dict[_Route, list[StorageConnection]]) -> None:

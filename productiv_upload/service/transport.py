@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+import urllib3
+
 from productiv_upload.common.sockets import enable_keepalive, unacknowledged_bytes
 
 # How often a wait wakes to look at the send queue: often enough to tell progress from silence
@@ -142,15 +144,39 @@ class StorageConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         try:
             self.sock = socket.create_connection((self.host, self.port), self._connect_s)
-        except TimeoutError:
-            raise Stalled(f"nothing moved for {self._connect_s:g} s while connecting") from None
+        except OSError as error:
+            if self._tunnelled_to():
+                # urllib3's word for it, so that the message names the proxy, not storage.
+                raise urllib3.exceptions.ProxyError("Unable to connect to proxy", error) from error
+            if isinstance(error, TimeoutError):
+                raise Stalled(f"nothing moved for {self._connect_s:g} s while connecting") from None
+            raise
         # As http.client does: a platform without it still works, a little slower.
         with contextlib.suppress(OSError):
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         enable_keepalive(self.sock)
         self._sending = False
         self._clock.moved()
+        if self._tunnelled_to():
+            # CONNECT through the proxy (set_tunnel), under the same rule: silence ends it.
+            self.sock.settimeout(self._idle_s)
+            # http.client's CONNECT goes through send(), whose switch to non-blocking sends is
+            # for the request itself: the proxy's answer is read here, blocking.
+            self._sending = True
+            try:
+                self._tunnel()  # type: ignore[attr-defined]
+            except TimeoutError:
+                raise Stalled(
+                    f"nothing moved for {self._idle_s:g} s while the proxy opened the tunnel"
+                ) from None
+            self._sending = False
+            self._clock.moved()
         self._secure()
+
+    def _tunnelled_to(self) -> str | None:
+        """The target's host when this connection goes through a proxy's tunnel."""
+        host: str | None = getattr(self, "_tunnel_host", None)  # set_tunnel's, not in typeshed
+        return host
 
     def _secure(self) -> None:
         """The TLS handshake, for connections that have one."""
@@ -253,9 +279,11 @@ class TlsStorageConnection(StorageConnection):
         self._context = context
 
     def _secure(self) -> None:
+        # Through a tunnel, the TLS session is with the target, verified as such.
         tls = self._context.wrap_socket(
-            self.sock, server_hostname=self.host, do_handshake_on_connect=False
-        )
+            self.sock, server_hostname=self._tunnelled_to() or self.host,
+            do_handshake_on_connect=False,
+        )  # fmt: skip
         self.sock = tls
         tls.setblocking(False)
         while True:

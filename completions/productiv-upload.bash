@@ -42,7 +42,7 @@ _productiv_upload_spec() {
             commands=""
             flags="-h --help"
             values="--host --port"
-            files=""
+            files="--tls-cert --tls-key"
             dirs="--dir"
             arguments="nothing" ;;
         "watch")

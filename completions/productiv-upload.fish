@@ -74,6 +74,8 @@ complete --command productiv-upload --condition '__fish_seen_subcommand_from sta
 complete --command productiv-upload --condition '__fish_seen_subcommand_from sandbox' --long-option host --require-parameter --description 'Loopback address to listen on: 127.0.0.1, ::1 or localhost'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from sandbox' --long-option port --require-parameter --description 'Port on --host (0: any free one)'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from sandbox' --long-option dir --require-parameter --force-files --description 'Where uploaded files are stored (default: a new temporary folder)'
+complete --command productiv-upload --condition '__fish_seen_subcommand_from sandbox' --long-option tls-cert --require-parameter --force-files --description 'Serve https:// with this PEM certificate (chain), to rehearse TLS and proxies; needs --tls-key'
+complete --command productiv-upload --condition '__fish_seen_subcommand_from sandbox' --long-option tls-key --require-parameter --force-files --description 'The private key of --tls-cert'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from sandbox' --short-option h --long-option help --description 'Show this message and exit'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from watch' --short-option r --long-option recursive --description 'Watch subfolders too'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from watch' --long-option exclude --require-parameter --description 'Leave out matching files (repeatable; a pattern without / matches base names)'

@@ -129,6 +129,8 @@ _productiv_upload_sandbox() {
         '--host[Loopback address to listen on\: 127.0.0.1, \:\:1 or localhost]:value: ' \
         '--port[Port on --host (0\: any free one)]:value: ' \
         '--dir[Where uploaded files are stored (default\: a new temporary folder)]:directory:_files -/' \
+        '--tls-cert[Serve https\:// with this PEM certificate (chain), to rehearse TLS and proxies; needs --tls-key]:file:_files' \
+        '--tls-key[The private key of --tls-cert]:file:_files' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]'
 }

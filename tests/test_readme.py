@@ -41,7 +41,7 @@ def readme_commands() -> list[str]:
             continue
         text = line.strip()
         first = text.split(" ", 1)[0]
-        if first in ("productiv-upload", "pip", "pipx", "find", "python") or (
+        if first in ("productiv-upload", "pip", "pipx", "find", "python", "openssl") or (
             CRON_SCHEDULE.match(text) and ("productiv-upload" in text)
         ):
             commands.append(text)
@@ -113,6 +113,10 @@ def run_sandbox_command(command: str, workspace: Path) -> None:
     # The README's fixed port may well be taken by the reader's own sandbox, started from that
     # very line: the test runs the command on a free port (0: the sandbox picks one).
     command = re.sub(r"--port \d+", "--port 0", command)
+    tls = "--tls-cert" in command
+    if tls:  # the certificate the README makes just before
+        [make_cert] = [c for c in readme_commands() if c.startswith("openssl req")]
+        subprocess.run(["bash", "-c", make_cert], cwd=workspace, capture_output=True, check=True)
     process = subprocess.Popen(
         ["bash", "-c", f"exec {command}"], cwd=workspace, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
@@ -127,7 +131,8 @@ def run_sandbox_command(command: str, workspace: Path) -> None:
     _, errors = process.communicate(timeout=10)
 
     assert banner[0].startswith("Sandbox listening"), "".join(banner) + errors
-    assert any("export PRODUCTIV_API_URL=http://127.0.0.1:" in line for line in banner)
+    scheme = "https" if tls else "http"
+    assert any(f"export PRODUCTIV_API_URL={scheme}://127.0.0.1:" in line for line in banner)
     assert process.returncode == 0, errors
     assert (workspace / "sandbox-uploads").is_dir()
 

@@ -15,8 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.conftest import make_files, run_process
+from tests.proxies import StartProxy
 
 
 def temporary_folders() -> list[Path]:
@@ -167,3 +169,56 @@ def test_the_printed_profile_works_as_pasted(tmp_path: Path) -> None:
     assert run.stdout.splitlines()[-1].startswith("2 files: 2 uploaded")
     assert (tmp_path / "bucket" / "myAppId" / files[0].name).read_bytes() == files[0].read_bytes()
     assert f"the files uploaded to it stay in {tmp_path / 'bucket'}" in stopped
+
+
+def test_the_sandbox_over_tls_behind_a_proxy_takes_a_push_with_its_ca_trusted(
+    tmp_path: Path, tls_cert: trustme.LeafCert, tls_ca_bundle: Path, start_proxy: StartProxy
+) -> None:
+    """What an administrator rehearses: https, the company proxy, the company CA."""
+    cert, key = tmp_path / "sandbox.pem", tmp_path / "sandbox-key.pem"
+    tls_cert.cert_chain_pems[0].write_to_path(str(cert))
+    tls_cert.private_key_pem.write_to_path(str(key))
+    proxy = start_proxy()
+    files = make_files(tmp_path / "exports", 3)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "productiv_upload", "sandbox", "--dir", str(tmp_path / "bucket"),
+         "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        banner = []
+        for line in server.stdout:
+            banner.append(line.rstrip("\n"))
+            if line.startswith("Stop it with"):
+                break
+        exports = dict(
+            line.strip().removeprefix("export ").split("=", 1)
+            for line in banner[: banner.index("or, to have the tool fetch tokens itself:")]
+            if line.strip().startswith("export ")
+        )
+        env = {
+            **os.environ, **exports, "HTTPS_PROXY": proxy.url(),
+            "PRODUCTIV_CA_BUNDLE": str(tls_ca_bundle),
+        }  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, "-m", "productiv_upload", "push", *map(str, files)],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=10)
+
+    assert any("the tool must trust the CA that signed it" in line for line in banner)
+    assert exports["PRODUCTIV_API_URL"].startswith("https://127.0.0.1:")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines()[-1].startswith("3 files: 3 uploaded")
+    port = exports["PRODUCTIV_API_URL"].rsplit(":", 1)[1]
+    assert set(proxy.targets) == {f"CONNECT 127.0.0.1:{port}"}
+
+
+def test_tls_cert_without_its_key_is_refused(tmp_path: Path) -> None:
+    run = run_process("sandbox", "--tls-cert", str(tmp_path / "cert.pem"))
+
+    assert run.exit_code == 2
+    assert "--tls-cert and --tls-key go together" in run.stderr

@@ -389,14 +389,30 @@ def sandbox_command(
             help="Where uploaded files are stored (default: a new temporary folder).",
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            metavar="FILE",
+            show_default=False,
+            help="Serve https:// with this PEM certificate (chain), to rehearse TLS and "
+            "proxies; needs --tls-key.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key", metavar="FILE", show_default=False, help="The private key of --tls-cert."
+        ),
+    ] = None,
 ) -> None:
     """Run the local sandbox (API, token endpoint and bucket) in the foreground."""
     from productiv_upload.cli.sandbox import run_sandbox
 
     signal.signal(signal.SIGTERM, _interrupt)
-    _exit(_guarded(
-        lambda: run_sandbox(host, port, directory, sys.stdout, sys.stderr), debug=False
-    ))  # fmt: skip
+    _exit(_guarded(lambda: run_sandbox(
+        host, port, directory, sys.stdout, sys.stderr, tls_cert=tls_cert, tls_key=tls_key,
+    ), debug=False))  # fmt: skip
 
 
 @app.command("watch", cls=help.Command)

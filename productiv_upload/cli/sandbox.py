@@ -6,6 +6,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import ssl
 import tempfile
 from pathlib import Path
 from typing import TextIO
@@ -27,7 +28,14 @@ from productiv_upload.service.urls import is_loopback_host
 
 
 def run_sandbox(
-    host: str, port: int, directory: Path | None, stdout: TextIO, stderr: TextIO
+    host: str,
+    port: int,
+    directory: Path | None,
+    stdout: TextIO,
+    stderr: TextIO,
+    *,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> int:
     # Its credentials are well-known fakes: it must not be reachable from another machine.
     if not is_loopback_host(host):
@@ -35,6 +43,7 @@ def run_sandbox(
             f"--host {printable(host, 100)} is not a loopback address; "
             "the sandbox listens on 127.0.0.1, ::1 or localhost only"
         )
+    tls = _server_context(tls_cert, tls_key)
     address = host.removeprefix("[").removesuffix("]")
     shown = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     storage = directory or Path(tempfile.mkdtemp(prefix="productiv-sandbox-"))
@@ -45,7 +54,7 @@ def run_sandbox(
 
     try:
         # Any app id is accepted, so commands written for a real app run here as they are.
-        server = Sandbox(storage, host=address, port=port, any_app=True, log=log)
+        server = Sandbox(storage, host=address, port=port, any_app=True, log=log, tls=tls)
     except OSError as error:
         if directory is None:
             shutil.rmtree(storage, ignore_errors=True)  # made for this run, and still empty
@@ -62,14 +71,39 @@ def run_sandbox(
     return 0
 
 
+def _server_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """The sandbox's TLS, from a certificate and its key given together."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError("--tls-cert and --tls-key go together: give both, or neither")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(
+            f"cannot use --tls-cert {printable(str(cert))} with --tls-key "
+            f"{printable(str(key))}: {reason}"
+        ) from None
+    return context
+
+
 def banner(server: Sandbox, storage: Path, config: Path) -> str:
     """How to point the tool at the sandbox; every line works as pasted, in the order given.
 
     The sandbox's credentials are well-known fakes, printed so they can be pasted.
     """
     config_file = shlex.quote(str(config))
+    trust = (
+        "It serves https:// with --tls-cert: the tool must trust the CA that signed it (in the\n"
+        "system's store, or with --ca-bundle FILE / PRODUCTIV_CA_BUNDLE).\n"
+        if server.api_url.startswith("https://")
+        else ""
+    )
     return (
         f"Sandbox listening; uploads are stored in {storage}\n"
+        f"{trust}"
         "It accepts any app id. Use it from another shell with:\n"
         f"  export PRODUCTIV_API_URL={server.api_url}\n"
         f"  export PRODUCTIV_APP_ID={SANDBOX_APP_ID}\n"

@@ -584,12 +584,11 @@ def connect(
     """
     # One context for the run: the system's store is read once, not per connection.
     ssl_context = service.trust.ssl_context()
-    api_session = make_session(
-        pool_size=2,
-        retry=api_retry(options.retries, on_retry),
-        timeout=timeout,
-        ssl_context=ssl_context,
-    )
+    storage = StorageClient(pool_size=options.concurrency, timeout=timeout, ssl_context=ssl_context)
+    # An API connection that went silent closes storage's idle ones: a file that met a flow
+    # the network forgot then costs one --timeout, not one for each connection it uses.
+    retry = api_retry(options.retries, on_retry, on_silence=storage.close)
+    api_session = make_session(pool_size=2, retry=retry, timeout=timeout, ssl_context=ssl_context)
     credentials = service.credentials
     if credentials is None:
         raise UsageError("no credentials")
@@ -614,5 +613,4 @@ def connect(
         upload_type=upload_type,
         app_id_source=service.sources.get("app_id", "--app-id"),
     )
-    storage = StorageClient(pool_size=options.concurrency, timeout=timeout, ssl_context=ssl_context)
     return api, storage

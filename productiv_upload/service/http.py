@@ -14,7 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import InvalidHeader, MaxRetryError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from productiv_upload import __version__
@@ -125,10 +125,13 @@ class JitteredRetry(Retry):
     `on_retry` why each attempt it retries failed (urllib3 keeps only the last reason)."""
 
     on_retry: RetryCallback | None = None
+    # Called when a request met silence (a read timeout): where one kept-alive connection was
+    # forgotten by the network, its idle siblings (storage's) likely were too.
+    on_silence: Callable[[], None] | None = None
 
     def new(self, **kw: Any) -> Self:
         retry = super().new(**kw)
-        retry.on_retry = self.on_retry
+        retry.on_retry, retry.on_silence = self.on_retry, self.on_silence
         return retry
 
     def get_backoff_time(self) -> float:
@@ -155,6 +158,8 @@ class JitteredRetry(Retry):
         # again meets the same answer, after seconds of backoff.
         if error is not None and retrying_cannot_help(error):
             raise MaxRetryError(_pool, url or "", error) from error
+        if self.on_silence is not None and isinstance(error, ReadTimeoutError):
+            self.on_silence()
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.on_retry is not None:  # reached only when there is a next attempt
             if error is not None:
@@ -165,7 +170,11 @@ class JitteredRetry(Retry):
         return retry
 
 
-def api_retry(retries: int, on_retry: RetryCallback | None = None) -> Retry:
+def api_retry(
+    retries: int,
+    on_retry: RetryCallback | None = None,
+    on_silence: Callable[[], None] | None = None,
+) -> Retry:
     """Retries for the API's GET: connection faults, throttling and 5xx, honouring Retry-After."""
     retry = JitteredRetry(
         total=retries,
@@ -177,7 +186,7 @@ def api_retry(retries: int, on_retry: RetryCallback | None = None) -> Retry:
         raise_on_status=False,  # the last answer is turned into a message by the caller
         redirect=False,
     )
-    retry.on_retry = on_retry
+    retry.on_retry, retry.on_silence = on_retry, on_silence
     return retry
 
 

@@ -63,6 +63,10 @@ class Sizes:
     slow_rate: str  # tc's syntax
     lossy_mib: int
     losses: tuple[int, ...]  # percent
+    # The loss rows again on a link of this rate: on bare loopback (a round trip of about
+    # 20 us) loss costs little and the rows mostly time start-up; at a real link's rate the
+    # transfer, and what loss does to it, dominates.
+    loss_rate: str | None = "40000kbit"
 
 
 FULL_SIZES = Sizes(2000, 10_000, 256, 10, "160kbit", 100, (2, 10))
@@ -316,6 +320,10 @@ def all_rows(
             link = Link(loss_percent=percent)
             scenario = f"12 link, {percent}% loss"
             found += link_rows(scale, tmp, link, sizes.lossy_mib, scenario, repeat)
+            if sizes.loss_rate is not None:
+                link = Link(rate=sizes.loss_rate, loss_percent=percent)
+                scenario = f"12 link, {percent}% loss at {sizes.loss_rate}/s"
+                found += link_rows(scale, tmp, link, sizes.lossy_mib, scenario, repeat)
     return found
 
 

@@ -127,7 +127,8 @@ def test_a_slow_link_that_keeps_moving_is_not_cut_short_by_the_timeout(
     link_namespace: Namespace, tmp_path: Path
 ) -> None:
     sandbox = start_sandbox(link_namespace, tmp_path)
-    digest = write_random(tmp_path / "exports" / "slow.bin", MIB)  # 33 s at 256 kbit/s
+    # 16 s at 256 kbit/s: eight times --timeout, with the send buffer full all along
+    digest = write_random(tmp_path / "exports" / "slow.bin", MIB // 2)
 
     report = push(link_namespace, sandbox, "--timeout", "2", tmp_path / "exports" / "slow.bin",
                   timeout=50)  # fmt: skip

@@ -51,7 +51,7 @@ _productiv_upload_push() {
         '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--ca-bundle[Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env PRODUCTIV_CA_BUNDLE; ca_bundle in the config file)]:file:_files' \
+        '--ca-bundle[Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env PRODUCTIV_CA_BUNDLE; ca_bundle in the config file; then REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE)]:file:_files' \
         '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
         '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--type[Passed to the API as the `type` parameter (users, contracts...)]:value: ' \
@@ -92,7 +92,7 @@ _productiv_upload_check() {
         '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--ca-bundle[Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env PRODUCTIV_CA_BUNDLE; ca_bundle in the config file)]:file:_files' \
+        '--ca-bundle[Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env PRODUCTIV_CA_BUNDLE; ca_bundle in the config file; then REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE)]:file:_files' \
         '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
         '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--timeout[Read timeout for every request; the connect timeout is at most 10 s]:value: ' \
@@ -149,7 +149,7 @@ _productiv_upload_watch() {
         '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--ca-bundle[Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env PRODUCTIV_CA_BUNDLE; ca_bundle in the config file)]:file:_files' \
+        '--ca-bundle[Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env PRODUCTIV_CA_BUNDLE; ca_bundle in the config file; then REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE)]:file:_files' \
         '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
         '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--type[Passed to the API as the `type` parameter (users, contracts...)]:value: ' \
@@ -198,7 +198,7 @@ _productiv_upload_config_show() {
         '--api-url[API base URL (env PRODUCTIV_API_URL); http\:// for loopback hosts only]:value: ' \
         '--token-file[File holding an access token, readable by you alone (env PRODUCTIV_TOKEN_FILE)]:file:_files' \
         '--token-url[OAuth2 token URL for client credentials (env PRODUCTIV_TOKEN_URL)]:value: ' \
-        '--ca-bundle[Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env PRODUCTIV_CA_BUNDLE; ca_bundle in the config file)]:file:_files' \
+        '--ca-bundle[Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env PRODUCTIV_CA_BUNDLE; ca_bundle in the config file; then REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE)]:file:_files' \
         '--profile[Profile of the config file to use (env PRODUCTIV_PROFILE)]:value: ' \
         '*--storage-host[Host signed upload URLs may point to, such as *.amazonaws.com (repeatable; env PRODUCTIV_STORAGE_HOSTS, comma-separated)]:value: ' \
         '--state-dir[Where the journal and lock live (env PRODUCTIV_UPLOAD_STATE_DIR)]:directory:_files -/' \

@@ -356,3 +356,23 @@ def test_a_tunnel_gone_silent_costs_one_timeout_then_a_new_tunnel(
     attempts = {f["filename"]: f["attempts"] for f in json.loads(run.stdout)["files"]}
     assert attempts == {"a.json": 1, "b.json": 2}
     assert tls_sandbox.put_count(SANDBOX_APP_ID, "b.json") == 1
+
+
+def test_a_proxy_url_with_credentials_but_no_scheme_is_named_as_unusable(
+    tls_sandbox: Sandbox, start_proxy: StartProxy, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    point_at(tls_sandbox, monkeypatch)
+    proxy = start_proxy()
+    monkeypatch.setenv("HTTPS_PROXY", f"someone:n0t-the-pa55@{proxy.address}")
+    files = make_files(tmp_path, 2)
+
+    run = invoke("push", *map(str, files))
+
+    output = run.stdout + run.stderr
+    assert run.exit_code == 1, output
+    assert (
+        "the proxy URL in HTTPS_PROXY cannot be used; write it as http://user:pass@host:port"
+        in (output)
+    )
+    assert "n0t-the-pa55" not in output

@@ -197,10 +197,10 @@ def test_the_sandbox_over_tls_behind_a_proxy_takes_a_push_with_its_ca_trusted(
             for line in banner[: banner.index("or, to have the tool fetch tokens itself:")]
             if line.strip().startswith("export ")
         )
-        env = {
-            **os.environ, **exports, "HTTPS_PROXY": proxy.url(),
-            "PRODUCTIV_CA_BUNDLE": str(tls_ca_bundle),
-        }  # fmt: skip
+        # Its certificate is not self-signed here: the CA that signed it is named instead.
+        assert exports["PRODUCTIV_CA_BUNDLE"] == str(cert)
+        exports["PRODUCTIV_CA_BUNDLE"] = str(tls_ca_bundle)
+        env = {**os.environ, **exports, "HTTPS_PROXY": proxy.url()}
         run = subprocess.run(
             [sys.executable, "-m", "productiv_upload", "push", *map(str, files)],
             env=env, capture_output=True, text=True, timeout=60, check=False,
@@ -209,7 +209,7 @@ def test_the_sandbox_over_tls_behind_a_proxy_takes_a_push_with_its_ca_trusted(
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=10)
 
-    assert any("the tool must trust the CA that signed it" in line for line in banner)
+    assert any("the tool must trust the CA that signed --tls-cert" in line for line in banner)
     assert exports["PRODUCTIV_API_URL"].startswith("https://127.0.0.1:")
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.splitlines()[-1].startswith("3 files: 3 uploaded")

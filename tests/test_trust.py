@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -170,7 +171,8 @@ def test_a_certificate_that_fails_is_named_and_not_retried(
     error = report["files"][0]["error"]
     assert reason in error
     assert f"could not reach the API at {api_url.split('//')[1]}" in error
-    assert "--ca-bundle FILE" in error
+    # The way out names the trust in use: here the bundle given, not the system's store.
+    assert f"only {tls_ca_bundle} (from --ca-bundle) is trusted: add the CA that signs it" in error
     assert sandbox.requests == []  # no token and no byte went over the failed connection
     assert elapsed < 10  # not 5 retries with backoff; the bench measures the real figure
 
@@ -241,3 +243,61 @@ def test_a_ca_installed_in_the_system_store_is_trusted_without_any_setting(
     assert f"trusting the operating system's certificate store ({system_bundle})" in (
         checked.stdout
     )
+
+
+def test_the_advice_names_a_variable_that_replaced_the_system_store(
+    start_tls_sandbox: StartTlsSandbox, unknown_ca_cert: trustme.LeafCert, tls_ca_bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A stale REQUESTS_CA_BUNDLE: installing the CA in the system's store would not help."""
+    _point_at(start_tls_sandbox(unknown_ca_cert), monkeypatch)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_ca_bundle))
+
+    run = invoke("check")
+
+    assert run.exit_code == 1
+    assert (
+        f"only {tls_ca_bundle} (from REQUESTS_CA_BUNDLE) is trusted: add the CA that signs it "
+        "there, or unset REQUESTS_CA_BUNDLE to trust the system's store"
+    ) in run.stderr
+
+
+@pytest.mark.parametrize(
+    "wrapping",
+    [
+        pytest.param(lambda pem: b"\xef\xbb\xbf" + pem, id="byte-order mark"),
+        pytest.param(lambda pem: "# Zertifikat für den Proxy\n".encode() + pem, id="comment"),
+    ],
+)
+def test_a_bundle_saved_by_a_text_editor_is_read_as_openssl_reads_it(
+    wrapping: Callable[[bytes], bytes], start_tls_sandbox: StartTlsSandbox,
+    tls_cert: trustme.LeafCert, tls_ca_bundle: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    _point_at(start_tls_sandbox(tls_cert), monkeypatch)
+    bundle = tmp_path / "company-ca.pem"
+    bundle.write_bytes(wrapping(tls_ca_bundle.read_bytes()))
+
+    run = invoke("check", "--ca-bundle", str(bundle))
+
+    assert run.exit_code == 0, run.stdout + run.stderr
+
+
+def test_a_der_certificate_is_refused_with_the_command_that_converts_it(
+    tls_ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRODUCTIV_APP_ID", SANDBOX_APP_ID)
+    monkeypatch.setenv("PRODUCTIV_ACCESS_TOKEN", SANDBOX_TOKEN)
+    der = tmp_path / "company-ca.cer"  # as Windows exports it
+    pem = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(pem))
+    subprocess.run(["openssl", "x509", "-in", str(pem), "-outform", "DER", "-out", str(der)],
+                   check=True, capture_output=True)  # fmt: skip
+
+    run = invoke("config", "show", "--ca-bundle", str(der))
+
+    assert run.exit_code == 2
+    assert "is a DER (binary) certificate, not PEM text: convert it with openssl x509 " in (
+        run.stdout
+    )
+    assert f"-inform DER -in {der} -out company-ca.pem" in run.stdout

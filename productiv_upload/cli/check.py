@@ -12,8 +12,14 @@ from productiv_upload.common.redact import Redactor
 from productiv_upload.common.text import printable
 from productiv_upload.core.config import CONFIG_ENV, PROFILE_ENV, config_path
 from productiv_upload.core.pusher import PushOptions, connect
-from productiv_upload.core.settings import describe_storage_hosts, resolve_service
+from productiv_upload.core.settings import (
+    DEFAULT_API_URL,
+    describe_storage_hosts,
+    resolve_service,
+)
 from productiv_upload.core.state import state_dir_and_source
+from productiv_upload.service.faults import proxy_for
+from productiv_upload.service.trust import resolve_trust
 from productiv_upload.service.urls import check_signed_url, display_host
 
 
@@ -102,9 +108,17 @@ def run_config_show(
              service.sources["storage_hosts"]),
             ("trust", service.trust.describe(with_source=False), service.sources["trust"]),
         ]  # fmt: skip
+        rows.append(_proxy_row(service.api_url, environ))
         if service.credentials is not None:
             credentials = service.credentials
             rows.append(("credentials", credentials.describe(), credentials.source))
+    else:  # what does resolve still helps: trust and proxies matter before any app id is set
+        try:
+            trust = resolve_trust(None if ca_bundle is None else str(ca_bundle), environ)
+            rows.append(("trust", trust.describe(with_source=False), trust.source))
+        except UsageError as error:
+            problem = problem or str(error)
+        rows.append(_proxy_row(api_url or DEFAULT_API_URL, environ))
     state, state_source = state_dir_and_source(state_dir, environ)
     rows.append(("state_dir", str(state), state_source))
 
@@ -121,3 +135,12 @@ def run_config_show(
         if problem:
             stdout.write(f"problem: {problem}\n")
     return int(ExitStatus.BAD_INPUT if problem else ExitStatus.OK)
+
+
+def _proxy_row(api_url: str, environ: Mapping[str, str]) -> tuple[str, str, str]:
+    """The proxy the API is reached through (its password never shown), and its variable."""
+    proxy = proxy_for(api_url, environ)
+    if proxy is None:
+        return ("proxy", "none (direct)", "no proxy variable set, or NO_PROXY")
+    with_user = "@" in proxy.url.split("://")[-1]
+    return ("proxy", proxy.shown + (" (user <hidden>)" if with_user else ""), proxy.variable)

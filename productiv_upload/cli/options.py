@@ -72,7 +72,8 @@ CaBundle = Annotated[
         rich_help_panel=SERVICE,
         show_default="the system's store",
         help="Trust exactly the PEM certificates in FILE, as for a TLS-inspecting proxy (env "
-        "PRODUCTIV_CA_BUNDLE; ca_bundle in the config file).",
+        "PRODUCTIV_CA_BUNDLE; ca_bundle in the config file; then REQUESTS_CA_BUNDLE, "
+        "CURL_CA_BUNDLE, SSL_CERT_FILE). Proxies come from HTTPS_PROXY and NO_PROXY.",
     ),
 ]
 Profile = Annotated[

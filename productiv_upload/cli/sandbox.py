@@ -60,7 +60,7 @@ def run_sandbox(
             shutil.rmtree(storage, ignore_errors=True)  # made for this run, and still empty
         raise UsageError(f"cannot listen on {shown}: {error.strerror}") from None
     try:
-        stdout.write(banner(server, storage, config_path(os.environ)))
+        stdout.write(banner(server, storage, config_path(os.environ), tls_cert))
         stdout.flush()
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one: a normal way to stop
@@ -89,18 +89,22 @@ def _server_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | Non
     return context
 
 
-def banner(server: Sandbox, storage: Path, config: Path) -> str:
+def banner(server: Sandbox, storage: Path, config: Path, tls_cert: Path | None = None) -> str:
     """How to point the tool at the sandbox; every line works as pasted, in the order given.
 
     The sandbox's credentials are well-known fakes, printed so they can be pasted.
     """
     config_file = shlex.quote(str(config))
-    trust = (
-        "It serves https:// with --tls-cert: the tool must trust the CA that signed it (in the\n"
-        "system's store, or with --ca-bundle FILE / PRODUCTIV_CA_BUNDLE).\n"
-        if server.api_url.startswith("https://")
-        else ""
-    )
+    trust = ca_line = ca_key = ""
+    if tls_cert is not None:
+        bundle = shlex.quote(str(tls_cert.resolve()))
+        trust = (
+            "It serves https://: the tool must trust the CA that signed --tls-cert. The\n"
+            "PRODUCTIV_CA_BUNDLE line below names --tls-cert itself, which is right for a\n"
+            "self-signed one (as the README makes); otherwise name the CA that signed it.\n"
+        )
+        ca_line = f"  export PRODUCTIV_CA_BUNDLE={bundle}\n"
+        ca_key = f'  ca_bundle = "{tls_cert.resolve()}"\n'
     return (
         f"Sandbox listening; uploads are stored in {storage}\n"
         f"{trust}"
@@ -108,6 +112,7 @@ def banner(server: Sandbox, storage: Path, config: Path) -> str:
         f"  export PRODUCTIV_API_URL={server.api_url}\n"
         f"  export PRODUCTIV_APP_ID={SANDBOX_APP_ID}\n"
         f"  export PRODUCTIV_ACCESS_TOKEN={SANDBOX_TOKEN}\n"
+        f"{ca_line}"
         "or, to have the tool fetch tokens itself:\n"
         f"  export PRODUCTIV_TOKEN_URL={server.token_url}\n"
         f"  export PRODUCTIV_CLIENT_ID={SANDBOX_CLIENT_ID} "
@@ -121,6 +126,7 @@ def banner(server: Sandbox, storage: Path, config: Path) -> str:
         f'  [sandbox]\n  api_url = "{server.api_url}"\n  token_url = "{server.token_url}"\n'
         f'  app_id = "{SANDBOX_APP_ID}"\n  client_id = "{SANDBOX_CLIENT_ID}"\n'
         f'  client_secret = "{SANDBOX_CLIENT_SECRET}"\n'
+        f"{ca_key}"
         "Stop it with Ctrl-C (or SIGTERM).\n"
     )
 

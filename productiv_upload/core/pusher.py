@@ -584,7 +584,11 @@ def connect(
     """
     # One context for the run: the system's store is read once, not per connection.
     ssl_context = service.trust.ssl_context()
-    storage = StorageClient(pool_size=options.concurrency, timeout=timeout, ssl_context=ssl_context)
+    ca_advice = service.trust.advice()
+    storage = StorageClient(
+        pool_size=options.concurrency, timeout=timeout, ssl_context=ssl_context,
+        ca_advice=ca_advice,
+    )  # fmt: skip
     # An API connection that went silent closes storage's idle ones: a file that met a flow
     # the network forgot then costs one --timeout, not one for each connection it uses.
     retry = api_retry(options.retries, on_retry, on_silence=storage.close)
@@ -600,7 +604,7 @@ def connect(
         assert credentials.client_secret is not None
         tokens = ClientCredentials(
             service.token_url, credentials.client_id, credentials.client_secret, api_session,
-            on_token=on_secret, origin=credentials.source,
+            on_token=on_secret, origin=credentials.source, ca_advice=ca_advice,
         )  # fmt: skip
     if on_secret is not None:
         for secret in tokens.secrets():
@@ -612,5 +616,6 @@ def connect(
         api_session,
         upload_type=upload_type,
         app_id_source=service.sources.get("app_id", "--app-id"),
+        ca_advice=ca_advice,
     )
     return api, storage

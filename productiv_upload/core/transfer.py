@@ -162,7 +162,9 @@ def put_file(
         ) as error:
             return PutOutcome(False, error=f"storage: {redact(printable(str(error), 200))}")
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as error:
-            fault = diagnose(error, signed_url, proxy_for(signed_url, os.environ))
+            fault = diagnose(
+                error, signed_url, proxy_for(signed_url, os.environ), storage.ca_advice
+            )
             return PutOutcome(
                 False,
                 error=f"storage at {display_host(signed_url)}: {fault.reason}",

@@ -13,7 +13,7 @@ import requests.auth
 from productiv_upload.common.errors import AccessRefused, ApiError, ApiUnreachable
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
-from productiv_upload.service.faults import diagnose, proxy_for
+from productiv_upload.service.faults import CA_ADVICE, diagnose, proxy_for
 from productiv_upload.service.throttle import RequestRate
 from productiv_upload.service.tokens import TokenSource
 from productiv_upload.service.urls import display_host
@@ -34,7 +34,9 @@ class ProductivApi:
         *,
         upload_type: str | None = None,
         app_id_source: str = "--app-id",
+        ca_advice: str = CA_ADVICE,
     ) -> None:
+        self._ca_advice = ca_advice
         self.api_url = api_url.rstrip("/")
         self.app_id = app_id
         self.app_id_source = app_id_source
@@ -79,7 +81,7 @@ class ProductivApi:
             # Refused, unresolved, TLS and timeouts say nothing about this batch: the next
             # request would meet the same wall. Anything else concerns this answer alone.
             unreachable = isinstance(error, requests.ConnectionError | requests.Timeout)
-            fault = diagnose(error, url, proxy_for(url, os.environ))
+            fault = diagnose(error, url, proxy_for(url, os.environ), self._ca_advice)
             raise (ApiUnreachable if unreachable else ApiError)(
                 self._redact(f"could not reach the API at {display_host(url)}: {fault.reason}")
             ) from None

@@ -67,20 +67,26 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> Proxy | None:
     return Proxy(chosen, f"{scheme.upper()}_PROXY")
 
 
-def diagnose(error: BaseException, url: str, proxy: Proxy | None = None) -> Fault:
-    """The fault behind `error`, met on a request to `url` (never shown: it may be signed)."""
+def diagnose(
+    error: BaseException, url: str, proxy: Proxy | None = None, ca_advice: str = CA_ADVICE
+) -> Fault:
+    """The fault behind `error`, met on a request to `url` (never shown: it may be signed);
+    `ca_advice` is the way out of a failed certificate for the trust in use."""
     chain = list(_causes(error))
+    unusable = _unusable_proxy(chain, proxy)
+    if unusable is not None:
+        return unusable
     for cause in chain:
         if isinstance(cause, ssl.SSLCertVerificationError):
             detail = cause.verify_message or cause.reason or str(cause)
             return Fault(
                 f"its certificate failed verification (certificate verify failed: {detail}); "
-                f"{CA_ADVICE}",
+                f"{ca_advice}",
                 retryable=False, host_down=True, permanent_tls=True,
             )  # fmt: skip
         if isinstance(cause, CertificateError):
             return Fault(
-                f"its certificate failed verification ({cause}); {CA_ADVICE}",
+                f"its certificate failed verification ({cause}); {ca_advice}",
                 retryable=False, host_down=True, permanent_tls=True,
             )  # fmt: skip
     for cause in chain:
@@ -99,14 +105,30 @@ def diagnose(error: BaseException, url: str, proxy: Proxy | None = None) -> Faul
     return _network_fault(chain, _hostname(url))
 
 
+def _unusable_proxy(chain: list[BaseException], proxy: Proxy | None) -> Fault | None:
+    """A proxy variable requests cannot use at all (user info without a scheme, SOCKS)."""
+    unusable = (requests.exceptions.InvalidProxyURL, requests.exceptions.InvalidSchema)
+    for cause in chain:
+        if isinstance(cause, unusable):
+            variable = proxy.variable if proxy is not None else "the proxy variable"
+            if "socks" in str(cause).lower():
+                way = "SOCKS proxies are not supported: use an HTTP proxy"
+            else:
+                way = "write it as http://user:pass@host:port"
+            return Fault(f"the proxy URL in {variable} cannot be used; {way}", retryable=False)
+    return None
+
+
 def _tunnel_refused(status: int, answer: str, host: str, proxy: Proxy) -> Fault:
     where = f"the proxy {proxy.shown} (from {proxy.variable})"
-    if status == 407:
+    if status in (401, 407):  # some proxies (tinyproxy) answer 401 to wrong credentials
         advice = f"put the right user and password in {proxy.variable} (http://user:pass@host:port)"
     elif status == 403:
         advice = f"ask its administrator to allow {host}, or add {host} to NO_PROXY"
-    else:
+    elif status >= 500:
         advice = "the proxy could not reach it; try again later"
+    else:
+        advice = "ask the proxy's administrator what it wants"
     return Fault(
         f"{where} refused the tunnel: {answer}; {advice}",
         retryable=status >= 500, host_down=True,

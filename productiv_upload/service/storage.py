@@ -20,6 +20,7 @@ from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.wait import wait_for_read
 
 from productiv_upload.common.sockets import KEEPALIVE_SOCKET_OPTIONS
+from productiv_upload.service.faults import CA_ADVICE
 from productiv_upload.service.http import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_READ_TIMEOUT_S,
@@ -72,7 +73,9 @@ class StorageClient:
         pool_size: int,
         timeout: tuple[float, float] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        ca_advice: str = CA_ADVICE,
     ) -> None:
+        self.ca_advice = ca_advice  # for messages about a storage certificate that failed
         connect, read = timeout or (DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_READ_TIMEOUT_S)
         self._connect_s, self._read_s = connect, read
         self._timeout = urllib3.Timeout(connect=connect, read=read)

@@ -13,7 +13,7 @@ import requests
 from productiv_upload.common.errors import AccessRefused, ApiError, ApiUnreachable
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
-from productiv_upload.service.faults import diagnose, proxy_for
+from productiv_upload.service.faults import CA_ADVICE, diagnose, proxy_for
 from productiv_upload.service.urls import display_host
 
 SCOPE = "https://api.productiv.com/connector.write"
@@ -69,7 +69,9 @@ class ClientCredentials:
         *,
         on_token: Callable[[str], None] | None = None,
         origin: str = "PRODUCTIV_CLIENT_ID and PRODUCTIV_CLIENT_SECRET",
+        ca_advice: str = CA_ADVICE,
     ) -> None:
+        self._ca_advice = ca_advice
         self._origin = origin
         self._on_token = on_token
         self._token_url = token_url
@@ -113,7 +115,9 @@ class ClientCredentials:
             response = self._session.post(self._token_url, data=form, allow_redirects=False)
         except requests.RequestException as error:
             unreachable = isinstance(error, requests.ConnectionError | requests.Timeout)
-            fault = diagnose(error, self._token_url, proxy_for(self._token_url, os.environ))
+            fault = diagnose(
+                error, self._token_url, proxy_for(self._token_url, os.environ), self._ca_advice
+            )
             raise (ApiUnreachable if unreachable else ApiError)(
                 redact(
                     f"could not get an access token from {display_host(self._token_url)}: "

@@ -50,6 +50,24 @@ class Trust:
         places = " and ".join(printable(p) for p in (self.cafile, self.capath) if p)
         return f"the certificates in {places}" + (f" (from {self.source})" if with_source else "")
 
+    def advice(self) -> str:
+        """The way out of a certificate that failed verification, for this trust."""
+        if self.use_certifi:
+            return "this system has no certificate store: pass --ca-bundle FILE with that CA"
+        if self.from_system:
+            return (
+                "if a company proxy or CA signs it, trust that CA: install it in the system's "
+                "store, or pass --ca-bundle FILE"
+            )
+        places = " and ".join(printable(p) for p in (self.cafile, self.capath) if p)
+        if self.source.startswith("--") or self.source.startswith("ca_bundle"):
+            way = f"or point {self.source} at one that holds it"
+        else:
+            way = f"or unset {self.source} to trust the system's store"
+        return (
+            f"only {places} (from {self.source}) is trusted: add the CA that signs it there, {way}"
+        )
+
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that checks the chain and the host name, always."""
         if self.from_system:
@@ -96,16 +114,23 @@ def _checked_bundle(path: str, source: str) -> str:
     shown = f"the CA bundle {printable(path)} (from {source})"
     try:
         with open(path, "rb") as bundle:
-            text = bundle.read(64 * 1024 * 1024)
+            start = bundle.read(64)
     except OSError as error:
         raise UsageError(f"cannot read {shown}: {error.strerror}") from None
+    # As OpenSSL reads it when connecting: comments, a byte-order mark and any encoding of the
+    # text around the certificates are fine.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        context.load_verify_locations(cadata=text.decode("ascii", "replace"))
+        context.load_verify_locations(cafile=path)
     except (ssl.SSLError, ValueError):
         count = 0
     else:
         count = context.cert_store_stats()["x509"]
+    if count == 0 and start[:1] == b"\x30" and b"-----BEGIN" not in start:
+        raise UsageError(
+            f"{shown} is a DER (binary) certificate, not PEM text: convert it with "
+            f"openssl x509 -inform DER -in {printable(path)} -out company-ca.pem"
+        )
     if count == 0:
         raise UsageError(f"{shown} holds no PEM certificate")
     return path

@@ -24,6 +24,20 @@ pytest_plugins = ["tests.tls", "tests.proxies"]
 _TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Processes the tests start can be interrupted with SIGINT, however pytest was started.
+
+    A shell without job control starts a background command (`.ci/run > log &`) with SIGINT
+    ignored, the ignore is inherited across exec, and Python then rightly never turns SIGINT
+    into KeyboardInterrupt: the interrupt tests would see a push run to its end. A handled
+    signal, unlike an ignored one, is back to its default in a child.
+    """
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's credentials, proxies, trust settings, netrc or state."""

@@ -27,8 +27,8 @@ from pathlib import Path
 import measure
 from run import KIB, MIB, TOOL, Bench, Outcome, Row, Scale, base_env, log
 
-from productiv_upload.core.discover import RACY_NS, Identity
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, NewUpload, maintain
+from productiv_upload.core.model import RACY_NS, Identity
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN
 
 DAY_S = 86400

@@ -1,5 +1,5 @@
 # productiv-upload completion, generated from the command model by
-# `python -m productiv_upload.cli.completion SHELL`: do not edit by hand.
+# `python -m productiv_upload.cli.help.completion SHELL`: do not edit by hand.
 
 _productiv_upload_spec() {
     case $1 in

@@ -1,5 +1,5 @@
 # productiv-upload completion, generated from the command model by
-# `python -m productiv_upload.cli.completion SHELL`: do not edit by hand.
+# `python -m productiv_upload.cli.help.completion SHELL`: do not edit by hand.
 
 complete --command productiv-upload --no-files
 complete --command productiv-upload --condition '__fish_use_subcommand' --arguments push --description 'Upload files to Productiv\'s Batch Files Upload API'

@@ -1,6 +1,6 @@
 #compdef productiv-upload
 # productiv-upload completion, generated from the command model by
-# `python -m productiv_upload.cli.completion SHELL`: do not edit by hand.
+# `python -m productiv_upload.cli.help.completion SHELL`: do not edit by hand.
 
 _productiv_upload() {
     local curcontext=$curcontext state line

@@ -28,7 +28,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from productiv_upload.common.errors import AccessRefused, LockHeld, UploadError, UsageError
-    from productiv_upload.core.report import FileResult
+    from productiv_upload.core.model import FileResult
     from productiv_upload.library import PushResult, push
 
 _LAZY = {
@@ -36,7 +36,7 @@ _LAZY = {
     "LockHeld": "productiv_upload.common.errors",
     "UploadError": "productiv_upload.common.errors",
     "UsageError": "productiv_upload.common.errors",
-    "FileResult": "productiv_upload.core.report",
+    "FileResult": "productiv_upload.core.model",
     "PushResult": "productiv_upload.library",
     "push": "productiv_upload.library",
 }

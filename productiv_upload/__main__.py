@@ -12,7 +12,7 @@ def main() -> None:
         print(f"productiv-upload {__version__}")
         return
     # Help too, from the command model saved with the package: typer is a quarter of a second.
-    from productiv_upload.cli.help_page import print_saved_help
+    from productiv_upload.cli.help.page import print_saved_help
 
     if print_saved_help(sys.argv[1:], os.environ, sys.stdout):
         return

@@ -17,13 +17,13 @@ BASH_SCRIPT = COMPLETIONS / "productiv-upload.bash"
 def test_committed_completion_scripts_are_current(shell: str) -> None:
     committed = COMPLETIONS / f"productiv-upload.{shell}"
     generated = subprocess.run(
-        [sys.executable, "-m", "productiv_upload.cli.completion", shell],
+        [sys.executable, "-m", "productiv_upload.cli.help.completion", shell],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
 
     assert committed.read_text() == generated.stdout, (
         f"completions/productiv-upload.{shell} is stale: regenerate it with "
-        "`python -m productiv_upload.cli.generate`"
+        "`python -m productiv_upload.cli.help.generate`"
     )
 
 

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import typer
 
-from productiv_upload.cli import help, help_page, model
 from productiv_upload.cli.app import app
+from productiv_upload.cli.help import model, typer_classes
+from productiv_upload.cli.help import page as help_page
 
-PACKAGE = Path(model.__file__).resolve().parent.parent
+PACKAGE = Path(model.__file__).resolve().parents[2]  # productiv_upload/cli/help/model.py
 COMMANDS = [words for words in (c["words"] for c in model.walk(model.from_app(app)))]
 # Runs the entry point, then says on stderr's last line whether typer was loaded.
 ENTRY_POINT = (
@@ -94,8 +95,8 @@ def flat(text: str) -> str:
 
 def test_the_saved_command_model_is_current() -> None:
     assert model.dumps(model.load_saved()) == model.dumps(model.from_app(app)), (
-        "productiv_upload/cli/command_model.json is stale: regenerate it with "
-        "`python -m productiv_upload.cli.generate`"
+        "productiv_upload/cli/help/command_model.json is stale: regenerate it with "
+        "`python -m productiv_upload.cli.help.generate`"
     )
 
 
@@ -191,9 +192,9 @@ def test_a_paragraph_is_wrapped_as_one_and_examples_as_written() -> None:
 
 def test_an_option_added_to_a_command_appears_in_its_help() -> None:
     # What another branch's new option gets, once the model is regenerated.
-    extra = typer.Typer(cls=help.Group)
+    extra = typer.Typer(cls=typer_classes.Group)
 
-    @extra.command(cls=help.Command)
+    @extra.command(cls=typer_classes.Command)
     def push(
         checksum: bool = typer.Option(False, "--checksum", rich_help_panel="Transfer",
                                       help="Compare every known file by content."),
@@ -202,7 +203,7 @@ def test_an_option_added_to_a_command_appears_in_its_help() -> None:
     ) -> None:  # fmt: skip
         """Upload."""
 
-    @extra.command(cls=help.Command)
+    @extra.command(cls=typer_classes.Command)
     def status() -> None:
         """Show the state of each app."""
 

@@ -23,12 +23,12 @@ import pytest
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.inotify import InotifyObserver
 
-from productiv_upload.core.discover import RACY_NS, Identity, discover
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, NewUpload, maintain
 from productiv_upload.core.journal.known import split_already_uploaded
 from productiv_upload.core.journal.runs import KEEP_FAILURES, KEEP_RUNS, RunLog
 from productiv_upload.core.journal.schema import SCHEMA_VERSION
-from productiv_upload.core.report import FileResult, Status
+from productiv_upload.core.model import RACY_NS, FileResult, Identity, Status
+from productiv_upload.core.push.discover import discover
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import Mount, invoke, make_files
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from productiv_upload.core.pusher import PushOptions, connect
-from productiv_upload.core.settings import resolve_service
+from productiv_upload.core.push.pusher import PushOptions, connect
+from productiv_upload.core.settings.service import resolve_service
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 
 

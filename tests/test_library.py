@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from productiv_upload.core.state import AppLock
+from productiv_upload.core.session.lock import AppLock
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 from tests.conftest import invoke, make_files
 

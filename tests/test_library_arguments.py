@@ -16,7 +16,7 @@ import typer.main
 
 from productiv_upload import FileResult, LockHeld, UsageError, push
 from productiv_upload.cli.app import app
-from productiv_upload.core.state import AppLock
+from productiv_upload.core.session.lock import AppLock
 from productiv_upload.library.arguments import CHECKS, CLI_ONLY, CLI_OPTIONS, PYTHON_ONLY
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import make_files

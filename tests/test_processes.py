@@ -208,10 +208,13 @@ def test_an_interrupted_quiet_run_says_it_in_its_one_summary_line(
 
     notice, *failed, summary = stdout.splitlines()
     assert SUMMARY.match(summary), summary
-    assert "interrupted: letting 4 transfer(s) in flight finish" in notice
+    # With -j 4, up to four are in flight: fewer when the signal lands as one has just ended.
+    in_flight = re.search(r"interrupted: letting (\d) transfer\(s\) in flight finish", notice)
+    assert in_flight is not None, notice
+    assert 1 <= int(in_flight[1]) <= 4
     # Between them, only the files cut short while being sent, each with its reason.
     assert all(line.endswith("interrupted while it was being sent") for line in failed), failed
-    assert len(failed) <= 4
+    assert len(failed) <= int(in_flight[1])
 
 
 def test_an_interrupted_json_run_says_on_stderr_what_was_not_sent(

@@ -181,7 +181,7 @@ def test_the_readme_names_every_module_where_it_lives() -> None:
 
 
 def test_the_readme_json_report_section_names_every_status() -> None:
-    from productiv_upload.core.report import Status
+    from productiv_upload.core.model import Status
 
     section = README.read_text().split("## The JSON report", 1)[1].split("\n## ", 1)[0]
 

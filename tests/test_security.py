@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -16,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from productiv_upload.common.redact import Redactor, redact
-from productiv_upload.core.discover import LocalFile, discover
-from productiv_upload.core.pusher import NullEvents
-from productiv_upload.core.report import Status
+from productiv_upload.core.model import LocalFile, Status
+from productiv_upload.core.push.discover import discover
+from productiv_upload.core.push.pusher import NullEvents
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import Run, invoke, make_files, run_process, use_client_credentials
 from tests.test_reliability import pusher_for
@@ -331,10 +332,16 @@ def test_absurd_flags_are_exit_2(
 
 
 def test_the_wheel_holds_only_the_package(tmp_path: Path) -> None:
-    root = Path(__file__).parent.parent
+    # Built from a copy: setuptools builds in the source tree and keeps its build/ there, which
+    # would leave a folder in the checkout and carry modules that have since moved.
+    source = tmp_path / "source"
+    scratch = ("build", "dist", ".git", ".venv*", "*.egg-info", "__pycache__", "node_modules",
+               ".*_cache", ".hypothesis")  # fmt: skip
+    shutil.copytree(Path(__file__).parent.parent, source,
+                    ignore=shutil.ignore_patterns(*scratch))  # fmt: skip
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(root)],
+         "-w", str(tmp_path), str(source)],
         check=True, capture_output=True,
     )  # fmt: skip
     [wheel] = tmp_path.glob("productiv_upload-*.whl")
@@ -344,4 +351,4 @@ def test_the_wheel_holds_only_the_package(tmp_path: Path) -> None:
     assert top == {"productiv_upload", next(t for t in top if t.endswith(".dist-info"))}
     # No report, journal or test came along; the command model `--help` prints from must.
     data = [n for n in names if "test" in n.split("/")[-1] or n.endswith((".json", ".sqlite3"))]
-    assert data == ["productiv_upload/cli/command_model.json"]
+    assert data == ["productiv_upload/cli/help/command_model.json"]

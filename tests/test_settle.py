@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from productiv_upload.core.settle import MAX_RETRY_WAIT, Settler, scan
+from productiv_upload.core.watch.due import MAX_RETRY_WAIT, Settler, scan
 
 MIN_AGE = 5.0
 

@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from productiv_upload.cli.live import LiveView
-from productiv_upload.cli.present import PlainPresenter
-from productiv_upload.cli.watch import WatchPrinter
+from productiv_upload.cli.commands.watch import WatchPrinter
+from productiv_upload.cli.output.live import LiveView
+from productiv_upload.cli.output.present import PlainPresenter
 from productiv_upload.common.sockets import unacknowledged_bytes
-from productiv_upload.core.discover import LocalFile
+from productiv_upload.core.model import LocalFile
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from productiv_upload.service import storage as storage_module
 from productiv_upload.service.storage import StorageClient

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from productiv_upload.core.integrations.file_events import remote_fs_type
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError
-from productiv_upload.core.watch_hints import remote_fs_type
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from productiv_upload.service.api import PROBE_FILENAME
 from tests.conftest import StartCli, wait_for

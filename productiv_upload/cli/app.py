@@ -18,12 +18,12 @@ from typing import Annotated, NoReturn
 import typer
 
 from productiv_upload import __version__
-from productiv_upload.cli import help
 from productiv_upload.cli import options as cli_options
+from productiv_upload.cli.help import typer_classes
 from productiv_upload.cli.options import INPUT, OUTPUT, TRANSFER
 from productiv_upload.common.errors import ExitStatus, UploadError
 from productiv_upload.common.redact import Redactor, redacting
-from productiv_upload.core import limits
+from productiv_upload.core.settings import limits
 
 PUSH_HELP = """Upload files to Productiv's Batch Files Upload API.
 
@@ -43,13 +43,13 @@ without credentials: productiv-upload push --sandbox FILE...
 """
 
 app = typer.Typer(
-    cls=help.Group,
+    cls=typer_classes.Group,
     name="productiv-upload",
     help=PROGRAM_HELP,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-config_app = typer.Typer(cls=help.Group, help="Inspect the resolved settings.")
+config_app = typer.Typer(cls=typer_classes.Group, help="Inspect the resolved settings.")
 app.add_typer(config_app, name="config")
 
 
@@ -71,7 +71,7 @@ def _main(
     """The program's own option, --version (its help is PROGRAM_HELP, above)."""
 
 
-@app.command(cls=help.Command, help=PUSH_HELP)
+@app.command(cls=typer_classes.Command, help=PUSH_HELP)
 def push(
     ctx: typer.Context,
     paths: Annotated[
@@ -237,12 +237,12 @@ def push(
     metrics_file: cli_options.MetricsFile = None,
     debug: cli_options.Debug = False,
 ) -> None:
-    from productiv_upload.cli.push import PushOutput, run_push
-    from productiv_upload.core.run import PushRequest
+    from productiv_upload.cli.commands.push import PushOutput, run_push
+    from productiv_upload.core.push.run import PushRequest
 
     if not paths and files_from is None:
-        # A usage error (help.py shows it), not the core's one line: `push` alone is a user
-        # finding out what the command takes.
+        # A usage error (help/typer_classes.py shows it), not the core's one line: `push`
+        # alone is a user finding out what the command takes.
         ctx.fail("no files given: name files, directories (with -r) or glob patterns, or "
                  "--files-from FILE")  # fmt: skip
     rate = _checked_transfer_options(limit_rate, move_to, delete_after)
@@ -267,7 +267,7 @@ def push(
     _exit(_guarded(lambda: run_push(request, output, redactor=_redactor(ctx)), debug))
 
 
-@app.command(cls=help.Command)
+@app.command(cls=typer_classes.Command)
 def check(
     ctx: typer.Context,
     app_id: cli_options.AppId = None,
@@ -281,7 +281,7 @@ def check(
     debug: cli_options.Debug = False,
 ) -> None:
     """Prove the credentials and the app work, before the first cron run. Uploads nothing."""
-    from productiv_upload.cli.check import run_check
+    from productiv_upload.cli.commands.check import run_check
 
     _exit(_guarded(lambda: run_check(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
@@ -291,7 +291,7 @@ def check(
     ), debug))  # fmt: skip
 
 
-@config_app.command("show", cls=help.Command)
+@config_app.command("show", cls=typer_classes.Command)
 def config_show(
     app_id: cli_options.AppId = None,
     api_url: cli_options.ApiUrl = None,
@@ -304,7 +304,7 @@ def config_show(
     as_json: cli_options.Json = False,
 ) -> None:
     """Print the resolved settings and where each came from; secrets show as <hidden>."""
-    from productiv_upload.cli.check import run_config_show
+    from productiv_upload.cli.commands.check import run_config_show
 
     _exit(_guarded(lambda: run_config_show(
         app_id=app_id, api_url=api_url, token_file=token_file, token_url=token_url,
@@ -314,7 +314,7 @@ def config_show(
     ), debug=False))  # fmt: skip
 
 
-@app.command(cls=help.Command)
+@app.command(cls=typer_classes.Command)
 def history(
     app_id: cli_options.AppFilter = None,
     since: Annotated[
@@ -340,7 +340,7 @@ def history(
     state_dir: cli_options.StateDir = None,
 ) -> None:
     """List the uploads the journal recorded, oldest first."""
-    from productiv_upload.cli.history import run_history
+    from productiv_upload.cli.commands.history import run_history
 
     _exit(_guarded(lambda: run_history(
         app_id=app_id, since=since, limit=limit, as_json=as_json, state_dir=state_dir,
@@ -348,14 +348,14 @@ def history(
     ), debug=False))  # fmt: skip
 
 
-@app.command(cls=help.Command)
+@app.command(cls=typer_classes.Command)
 def status(
     app_id: cli_options.AppFilter = None,
     as_json: cli_options.Json = False,
     state_dir: cli_options.StateDir = None,
 ) -> None:
     """Show each app's last upload, last failure, files waiting to retry, and what runs now."""
-    from productiv_upload.cli.status import run_status
+    from productiv_upload.cli.commands.status import run_status
 
     _exit(_guarded(lambda: run_status(
         app_id=app_id, as_json=as_json, state_dir=state_dir, environ=os.environ,
@@ -363,7 +363,7 @@ def status(
     ), debug=False))  # fmt: skip
 
 
-@app.command("sandbox", cls=help.Command)
+@app.command("sandbox", cls=typer_classes.Command)
 def sandbox_command(
     host: Annotated[
         str,
@@ -407,7 +407,7 @@ def sandbox_command(
     ] = None,
 ) -> None:
     """Run the local sandbox (API, token endpoint and bucket) in the foreground."""
-    from productiv_upload.cli.sandbox import run_sandbox
+    from productiv_upload.cli.commands.sandbox import run_sandbox
 
     signal.signal(signal.SIGTERM, _interrupt)
     _exit(_guarded(lambda: run_sandbox(
@@ -415,7 +415,7 @@ def sandbox_command(
     ), debug=False))  # fmt: skip
 
 
-@app.command("watch", cls=help.Command)
+@app.command("watch", cls=typer_classes.Command)
 def watch_command(
     ctx: typer.Context,
     dirs: Annotated[
@@ -492,9 +492,9 @@ def watch_command(
     debug: cli_options.Debug = False,
 ) -> None:
     """Upload files as they appear in folders, once each has settled; runs until stopped."""
-    from productiv_upload.cli.watch import run_watch_command
-    from productiv_upload.core.run import PushRequest
-    from productiv_upload.core.watch_loop import WatchRequest
+    from productiv_upload.cli.commands.watch import run_watch_command
+    from productiv_upload.core.push.run import PushRequest
+    from productiv_upload.core.watch.memory import WatchRequest
 
     rate = _checked_transfer_options(limit_rate, move_to, delete_after)
     push_request = PushRequest(

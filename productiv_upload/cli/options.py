@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from productiv_upload.core import limits
+from productiv_upload.core.settings import limits
 
 INPUT = "Input"
 SERVICE = "Service"

@@ -17,8 +17,8 @@ from typing import Any
 from productiv_upload.common.errors import UploadError
 from productiv_upload.common.redact import Redactor
 from productiv_upload.core.journal import DEFAULT_RETENTION_DAYS
-from productiv_upload.core.report import FileResult, RunReport
-from productiv_upload.core.run import NullRunEvents, PushRequest, execute_push
+from productiv_upload.core.model import FileResult, RunReport
+from productiv_upload.core.push.run import NullRunEvents, PushRequest, execute_push
 from productiv_upload.library.arguments import bytes_per_second, check_arguments, python_words
 
 logger = logging.getLogger("productiv_upload")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from productiv_upload.common.errors import UsageError
-from productiv_upload.core import limits
+from productiv_upload.core.settings import limits
 from productiv_upload.service.throttle import parse_rate
 
 # Option of `productiv-upload push` -> how a message from push() names it. A flag becomes

@@ -15,7 +15,7 @@ from pathlib import Path
 from productiv_upload.common.errors import UsageError
 from productiv_upload.common.text import printable
 from productiv_upload.core.journal.schema import SCHEMA_VERSION, upgrade
-from productiv_upload.core.state import state_dir_problem
+from productiv_upload.core.settings.state_dir import state_dir_problem
 
 
 class JournalError(UsageError):

@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from productiv_upload.core.discover import Identity, LocalFile
 from productiv_upload.core.journal.store import Journal, folder_of
+from productiv_upload.core.model import Identity, LocalFile
 
 _HASH_CHUNK = 1024 * 1024
 

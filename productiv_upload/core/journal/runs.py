@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from productiv_upload.common.text import printable
 from productiv_upload.core.journal.store import Journal
-from productiv_upload.core.report import NOT_STARTED_REASON, FileResult
+from productiv_upload.core.model import NOT_STARTED_REASON, FileResult
 
 KEEP_RUNS = 200
 KEEP_FAILURES = 500

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from productiv_upload.core.discover import Identity
 from productiv_upload.core.journal.database import Database
+from productiv_upload.core.model import Identity
 
 JOURNAL_NAME = "journal.sqlite3"
 _NAMES_PER_QUERY = 500  # under SQLite's limit of host parameters per statement (999 before 3.32)

@@ -1,0 +1,621 @@
+"""The core of `push`: batches of names to signed URLs, then parallel PUTs, one result per file.
+
+No output happens here: progress leaves through a `PushEvents` object that the caller chooses.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from productiv_upload.common.errors import (
+    AccessRefused,
+    ApiError,
+    ApiUnreachable,
+    JournalFailed,
+    UploadError,
+    UsageError,
+)
+from productiv_upload.common.redact import redact
+from productiv_upload.core.journal import Journal, JournalError, NewUpload
+from productiv_upload.core.model import (
+    CUT_SHORT_REASON,
+    NOT_STARTED_REASON,
+    FileResult,
+    LocalFile,
+    Status,
+)
+from productiv_upload.core.push.transfer import PutOutcome, put_file
+from productiv_upload.core.settings.service import ServiceSettings
+from productiv_upload.service.api import MAX_BATCH, ProductivApi
+from productiv_upload.service.http import RetryCallback, api_retry, make_session
+from productiv_upload.service.retry import backoff_delay
+from productiv_upload.service.storage import StorageClient
+from productiv_upload.service.throttle import ByteRate
+from productiv_upload.service.tokens import ClientCredentials, StaticToken, TokenSource
+from productiv_upload.service.urls import check_signed_url, display_host, signed_url_has_expired
+
+DEFAULT_CONCURRENCY = 8
+DEFAULT_RETRIES = 5
+GRACE_S = 5.0  # how long in-flight PUTs may finish after an interrupt
+HEARTBEAT_S = 0.5  # how often the scheduling thread looks up from waiting, with a heartbeat
+# Servers and proxies commonly refuse request lines over 8 KiB (414): 100 long non-ASCII names,
+# percent-encoded, would pass that.
+MAX_QUERY_BYTES = 6000
+
+
+class PushEvents(Protocol):
+    """What the core tells whoever shows progress. Called from worker threads."""
+
+    def file_started(self, file: LocalFile) -> None: ...
+
+    def bytes_sent(self, file: LocalFile, count: int) -> None: ...
+
+    def file_finished(self, result: FileResult) -> None: ...
+
+    def notice(self, message: str) -> None: ...
+
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        """Nothing has moved on the file's transfer for `seconds`; 0.0 once it moves again."""
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        """Try number `attempt` of the file failed for `reason`, and it will be sent again."""
+
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
+        """Try number `attempt` of a request to `what` (the API) failed, and it is retried."""
+
+
+class NullEvents:
+    """Shows nothing: for tests, and for callers that only want the results."""
+
+    def file_started(self, file: LocalFile) -> None:
+        pass
+
+    def bytes_sent(self, file: LocalFile, count: int) -> None:
+        pass
+
+    def file_finished(self, result: FileResult) -> None:
+        pass
+
+    def notice(self, message: str) -> None:
+        pass
+
+    def waiting(self, file: LocalFile, seconds: float) -> None:
+        pass
+
+    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
+        pass
+
+    def request_retried(self, what: str, attempt: int, reason: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    concurrency: int = DEFAULT_CONCURRENCY
+    batch_size: int = MAX_BATCH
+    retries: int = DEFAULT_RETRIES
+    # Host patterns signed URLs may point to (None: any); http:// only ever to loopback hosts.
+    storage_hosts: tuple[str, ...] | None = None
+    grace_s: float = GRACE_S
+    limit_rate: float | None = None  # bytes per second, across all transfers
+
+
+@dataclass
+class PushOutcome:
+    results: list[FileResult]
+    fatal: UploadError | None = None  # what stopped the run early (the service refused access)
+    interrupted: bool = False
+    stopped: str | None = None  # why the caller's `stop` ended the run early, if it did
+
+
+def make_batches(
+    files: Sequence[LocalFile], size: int, *, max_query_bytes: int = MAX_QUERY_BYTES
+) -> list[list[LocalFile]]:
+    """Split into batches of at most `size` names whose encoded query stays under the limit."""
+    if not 1 <= size <= MAX_BATCH:
+        raise ValueError(f"batch size must be 1..{MAX_BATCH}")
+    batches: list[list[LocalFile]] = []
+    batch: list[LocalFile] = []
+    query_bytes = 0
+    for file in files:
+        cost = len("&filenames=") + len(urllib.parse.quote(file.filename, safe=""))
+        if batch and (len(batch) == size or query_bytes + cost > max_query_bytes):
+            batches.append(batch)
+            batch, query_bytes = [], 0
+        batch.append(file)
+        query_bytes += cost
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+class Heartbeat(Protocol):
+    """For a caller whose liveness is watched (`watch` under systemd's watchdog)."""
+
+    def tick(self) -> None:
+        """Called from the scheduling thread at least every `HEARTBEAT_S` while it runs."""
+
+    def stopping(self) -> None:
+        """An interrupt arrived: the run is draining its transfers in flight."""
+
+
+class Stop:
+    """Set by the caller, from any thread, to end a run early as an interrupt would (no new
+    uploads, those in flight finish and are recorded), for a reason the results give."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+
+class _Stopped(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What a worker hands back for one file: its result, and what the journal needs of it."""
+
+    file: LocalFile
+    result: FileResult
+    verified: PutOutcome | None = None  # storage confirmed the bytes; not journaled yet
+
+
+@dataclass(frozen=True)
+class _Urls:
+    """What the URL thread hands back: a batch's signed URLs, or why there are none."""
+
+    urls: dict[str, str] | None
+    error: Exception | None = None
+
+
+@dataclass
+class _Run:
+    """The mutable state of one run, owned by the scheduling (main) thread."""
+
+    batches: list[list[LocalFile]]
+    results: dict[str, FileResult] = field(default_factory=dict)
+    ready: collections.deque[tuple[LocalFile, str]] = field(default_factory=collections.deque)
+    # Files handed to a worker and not yet recorded; the journal row is part of recording.
+    in_flight: dict[str, LocalFile] = field(default_factory=dict)
+    # Workers and the URL thread append their reports here and set `arrived`; the scheduler
+    # takes a report off only once it is handled, so an interrupt at any moment loses none.
+    reports: collections.deque[_Sent | _Urls] = field(default_factory=collections.deque)
+    arrived: threading.Event = field(default_factory=threading.Event)
+    url_batch: list[LocalFile] | None = None  # whose URLs are being asked for
+    next_batch: int = 0
+    fatal: UploadError | None = None
+
+
+class Pusher:
+    def __init__(
+        self,
+        api: ProductivApi,
+        storage: StorageClient,
+        options: PushOptions,
+        events: PushEvents | None = None,
+        journal: Journal | None = None,
+        stop: Stop | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        self._api = api
+        self._stop = stop
+        self._heartbeat = heartbeat
+        self._journal = journal
+        # Set by a worker when the whole run must stop (the token was refused).
+        self._worker_fatal: UploadError | None = None
+        self._storage = storage
+        self._options = options
+        self._events = events or NullEvents()
+        self._cancel = threading.Event()
+        self._throttle = ByteRate(options.limit_rate) if options.limit_rate else None
+        # Storage hosts that one file's retries found unreachable, and why: the files bound
+        # for them fail at once rather than each after its own retries.
+        self._hosts_down: dict[str, str] = {}
+
+    def run(self, files: Sequence[LocalFile]) -> PushOutcome:
+        state = _Run(make_batches(files, self._options.batch_size))
+        url_pool = ThreadPoolExecutor(1, thread_name_prefix="urls")
+        put_pool = ThreadPoolExecutor(self._options.concurrency, thread_name_prefix="put")
+        interrupted = False
+        stopped = None
+        try:
+            self._schedule(state, url_pool, put_pool)
+        except KeyboardInterrupt:
+            interrupted = True
+            if self._heartbeat is not None:
+                self._heartbeat.stopping()
+            self._drain_after_interrupt(state)
+        except _Stopped as stop:
+            stopped = stop.reason
+            self._drain_after_interrupt(state)
+        finally:
+            url_pool.shutdown(wait=False, cancel_futures=True)
+            put_pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+        unfinished = NOT_STARTED_REASON if interrupted else "not sent"
+        if stopped is not None:
+            unfinished = f"not sent: {stopped}"
+        if state.fatal is not None:
+            # The full message is printed once at the end; each file carries its first clause.
+            unfinished = f"not sent: {str(state.fatal).split(';')[0]}"
+        results = [
+            state.results.get(f.filename)
+            or FileResult(f.path, f.filename, f.size, Status.FAILED, 0, unfinished)
+            for f in files
+        ]
+        return PushOutcome(results, state.fatal, interrupted, stopped)
+
+    def _schedule(
+        self, state: _Run, url_pool: ThreadPoolExecutor, put_pool: ThreadPoolExecutor
+    ) -> None:
+        concurrency = self._options.concurrency
+        while True:
+            if self._stop is not None and self._stop.reason is not None:
+                raise _Stopped(self._stop.reason)
+            if state.fatal is None:
+                # Ask for the next batch's URLs only when the files at hand are about to run
+                # out: the workers never wait, and signed URLs do not sit unused for long.
+                if (
+                    state.url_batch is None
+                    and state.next_batch < len(state.batches)
+                    and len(state.ready) <= concurrency
+                ):
+                    state.url_batch = state.batches[state.next_batch]
+                    state.next_batch += 1
+                    names = [f.filename for f in state.url_batch]
+                    url_pool.submit(self._fetch_urls, names, state)
+                while state.ready and len(state.in_flight) < concurrency:
+                    file, url = state.ready.popleft()
+                    state.in_flight[file.filename] = file
+                    put_pool.submit(self._send_and_report, file, url, state)
+            if (
+                not state.in_flight
+                and state.url_batch is None
+                and (
+                    state.fatal is not None
+                    or (not state.ready and state.next_batch >= len(state.batches))
+                )
+            ):
+                return
+            if self._heartbeat is None:
+                state.arrived.wait()
+            else:
+                # Woken at least this often, so a long transfer in a worker does not silence
+                # the heartbeat; a scheduler that hangs does.
+                state.arrived.wait(HEARTBEAT_S)
+                self._heartbeat.tick()
+            state.arrived.clear()  # what arrives from now on sets it again
+            self._take_reports(state)
+
+    def _take_reports(self, state: _Run, *, use_urls: bool = True) -> None:
+        """Journal the files that finished together in one transaction, then tell of them.
+
+        A file leaves `in_flight` (making room for the next) only once its row is committed:
+        after a kill, the files without a row are at most the `concurrency` in flight.
+        """
+        group = len(state.reports)  # what has arrived so far; workers may append meanwhile
+        verified = [
+            r
+            for r in itertools.islice(state.reports, group)
+            if isinstance(r, _Sent) and r.verified is not None
+        ]
+        if verified:
+            if not use_urls:
+                # Draining after an interrupt: one that came between the commit and the marks
+                # below left rows already written for some of these.
+                verified = self._not_yet_recorded(verified)
+            journaled = {r.file.filename: r for r in self._journal_verified(state, verified)}
+            for index in range(group):  # in place: the deque is shared with the workers
+                report = state.reports[index]
+                if isinstance(report, _Sent) and report.file.filename in journaled:
+                    state.reports[index] = journaled[report.file.filename]
+        for _ in range(group):
+            report = state.reports[0]
+            if isinstance(report, _Sent):
+                state.in_flight.pop(report.file.filename, None)
+                self._record(state, report.result)
+            elif use_urls:
+                self._take_urls(state, report)
+            state.reports.popleft()
+        if self._worker_fatal is not None and state.fatal is None:
+            state.fatal = self._worker_fatal
+
+    def _not_yet_recorded(self, verified: list[_Sent]) -> list[_Sent]:
+        if self._journal is None:
+            return verified
+        fresh = []
+        for report in verified:
+            assert report.verified is not None
+            api, app = self._api.api_url, self._api.app_id
+            try:
+                recorded = self._journal.recorded(api, app, report.file.path,
+                                                  report.verified.sha256)  # fmt: skip
+            except JournalError:
+                recorded = False  # then the write below fails too, and says why
+            if recorded:
+                fresh.append(dataclasses.replace(report, verified=None))  # marked as done
+            else:
+                fresh.append(report)
+        return fresh
+
+    def _journal_verified(self, state: _Run, verified: list[_Sent]) -> list[_Sent]:
+        """Record verified uploads in one transaction; returns them marked as done with, and
+        with a reason on each if the journal could not take them."""
+        done = [dataclasses.replace(report, verified=None) for report in verified]
+        if self._journal is None:
+            return done
+        rows = [
+            NewUpload(
+                report.file.path,
+                report.file.filename,
+                report.verified.size,
+                report.verified.sha256,
+                report.verified.identity,
+            )
+            for report in verified
+            if report.verified is not None
+        ]
+        try:
+            self._journal.record_many(self._api.api_url, self._api.app_id, rows)
+        except JournalError as journal_error:
+            if state.fatal is None:
+                # Every later row would fail the same way: send nothing more.
+                state.fatal = JournalFailed(
+                    f"{journal_error}; files not yet sent were not sent: once the journal can "
+                    "be written again, run the same command to send them"
+                )
+            reason = (
+                f"uploaded, but not recorded in the journal ({journal_error.reason}); "
+                "a rerun may send it again"
+            )
+            return [
+                dataclasses.replace(report, result=dataclasses.replace(report.result, error=reason))
+                for report in done
+            ]
+        return done
+
+    def _take_urls(self, state: _Run, report: _Urls) -> None:
+        batch, state.url_batch = state.url_batch or [], None
+        if isinstance(report.error, AccessRefused):
+            state.fatal = report.error  # every later batch would be refused the same way
+            return
+        if isinstance(report.error, ApiUnreachable):
+            # One request's retries have met the same wall: asking again for every later
+            # batch would take minutes and end the same way. Files with URLs in hand still go.
+            reason = f"not sent: {report.error}"
+            for file in batch:
+                self._record(state, _failed(file, str(report.error)))
+            for later in state.batches[state.next_batch :]:
+                for file in later:
+                    self._record(state, _failed(file, reason))
+            state.next_batch = len(state.batches)
+            return
+        if report.error is not None:
+            reason = (
+                str(report.error)
+                if isinstance(report.error, ApiError)
+                else redact(f"internal error: {type(report.error).__name__}: {report.error}")
+            )
+            for file in batch:
+                self._record(state, _failed(file, reason))
+            return
+        urls = report.urls or {}
+        for file in batch:
+            url = urls.get(file.filename)
+            if url is None:
+                self._record(state, _failed(file, "the API returned no upload URL for this file"))
+            else:
+                state.ready.append((file, url))
+
+    def _record(self, state: _Run, result: FileResult) -> None:
+        if state.results.get(result.filename) is result:
+            # The same report again: an interrupt came after it was told of and before it
+            # left the queue, and the drain takes the queue from where it stood.
+            return
+        state.results[result.filename] = result
+        self._events.file_finished(result)
+
+    def _drain_after_interrupt(self, state: _Run) -> None:
+        """Let in-flight PUTs finish for a few seconds; a second interrupt stops them at once."""
+        state.ready.clear()
+        if state.in_flight:
+            self._events.notice(
+                f"interrupted: letting {len(state.in_flight)} transfer(s) in "
+                f"flight finish (up to {self._options.grace_s:.0f} s; interrupt "
+                "again to stop at once)"
+            )
+        deadline = time.monotonic() + self._options.grace_s
+        try:
+            # URLs that arrive now are not used: their files stay unsent.
+            self._take_reports(state, use_urls=False)
+            while state.in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if not state.arrived.wait(timeout=left):
+                    break
+                state.arrived.clear()
+                self._take_reports(state, use_urls=False)
+        except KeyboardInterrupt:
+            pass
+        self._cancel.set()
+        for file in state.in_flight.values():
+            self._record(state, _failed(file, CUT_SHORT_REASON))
+        state.in_flight.clear()
+
+    # --- in the URL thread ---
+
+    def _fetch_urls(self, names: list[str], state: _Run) -> None:
+        try:
+            report = _Urls(self._api.upload_urls(names))
+        # Any failure, even a bug, must reach the scheduler, or it would wait for ever.
+        except Exception as error:
+            report = _Urls(None, error)
+        _deliver(state, report)
+
+    # --- in a worker thread ---
+
+    def _send_and_report(self, file: LocalFile, signed_url: str, state: _Run) -> None:
+        try:
+            report = self._send(file, signed_url)
+        # Any failure, even a bug, must become this file's result, or the run would hang.
+        except Exception as error:
+            reason = redact(f"internal error: {type(error).__name__}: {error}")
+            report = _Sent(file, _failed(file, reason))
+        _deliver(state, report)
+
+    def _send(self, file: LocalFile, signed_url: str) -> _Sent:
+        """Upload one file with retries; returns its result, never raises for a file's failure."""
+        self._events.file_started(file)
+        attempts = refreshes = 0
+        error = "not sent"
+        while attempts <= self._options.retries:
+            refusal = check_signed_url(signed_url, storage_hosts=self._options.storage_hosts)
+            if refusal is not None:
+                return _Sent(file, _failed(file, refusal, attempts))
+            down = self._hosts_down.get(display_host(signed_url))
+            if down is not None:
+                return _Sent(file, _failed(file, f"not sent: {down}", attempts))
+            if signed_url_has_expired(signed_url):
+                refreshes += 1
+                if refreshes > self._options.retries:
+                    reason = (
+                        "the API keeps handing out signed URLs that have "
+                        "already expired; is this machine's clock right?"
+                    )
+                    return _Sent(file, _failed(file, reason, attempts))
+                try:
+                    signed_url = self._fresh_url(file)
+                except UploadError as fresh_error:
+                    return _Sent(file, self._refresh_failed(file, fresh_error, attempts))
+                continue
+            attempts += 1
+            sent = 0
+
+            def on_bytes(count: int) -> None:
+                nonlocal sent
+                sent += count
+                self._events.bytes_sent(file, count)
+
+            def on_wait(seconds: float) -> None:
+                self._events.waiting(file, seconds)
+
+            outcome = put_file(
+                self._storage, signed_url, file, on_bytes, self._cancel, self._throttle, on_wait
+            )
+            if outcome.ok:
+                return self._verified(file, outcome, attempts)
+            self._events.bytes_sent(file, -sent)  # the next try starts from the first byte
+            error = outcome.error or "failed"
+            if outcome.host_down and (not outcome.retryable or attempts > self._options.retries):
+                self._hosts_down[display_host(signed_url)] = error
+            if self._cancel.is_set() or not (outcome.retryable or outcome.expired):
+                break
+            if attempts <= self._options.retries:
+                # The file's result keeps only the last reason: each earlier one is told here.
+                self._events.attempt_failed(file, attempts, redact(error))
+            if outcome.expired:
+                try:
+                    signed_url = self._fresh_url(file)
+                except UploadError as fresh_error:
+                    return _Sent(file, self._refresh_failed(file, fresh_error, attempts))
+            elif attempts <= self._options.retries and self._cancel.wait(
+                backoff_delay(attempts, outcome.retry_after)
+            ):
+                break
+        return _Sent(file, _failed(file, error, attempts))
+
+    @staticmethod
+    def _verified(file: LocalFile, outcome: PutOutcome, attempts: int) -> _Sent:
+        result = FileResult(file.path, file.filename, outcome.size, Status.UPLOADED, attempts)
+        return _Sent(file, result, outcome)
+
+    def _refresh_failed(self, file: LocalFile, error: UploadError, attempts: int) -> FileResult:
+        if isinstance(error, AccessRefused):
+            self._worker_fatal = error  # the next batch would be refused the same way
+        return _failed(file, str(error), attempts)
+
+    def _fresh_url(self, file: LocalFile) -> str:
+        url = self._api.upload_urls([file.filename]).get(file.filename)
+        if url is None:
+            raise ApiError("the API returned no new upload URL for this file")
+        return url
+
+
+def _deliver(state: _Run, report: _Sent | _Urls) -> None:
+    """From a worker or the URL thread: leave a report for the scheduler and wake it."""
+    state.reports.append(report)
+    state.arrived.set()
+
+
+def _failed(file: LocalFile, error: str, attempts: int = 0) -> FileResult:
+    # Masked here, where the reason is made, as well as on output: a table that folds a long
+    # line could otherwise split a signature past the output filter.
+    return FileResult(file.path, file.filename, file.size, Status.FAILED, attempts, redact(error))
+
+
+def connect(
+    service: ServiceSettings,
+    options: PushOptions,
+    *,
+    upload_type: str | None = None,
+    timeout: tuple[float, float] | None = None,
+    on_secret: Callable[[str], None] | None = None,
+    on_retry: RetryCallback | None = None,
+) -> tuple[ProductivApi, StorageClient]:
+    """Build the API client (bearer token, throttling retries) and the storage session (none).
+
+    `on_secret` hears of every secret in play (configured or fetched), to keep it out of output.
+    """
+    # One context for the run: the system's store is read once, not per connection.
+    ssl_context = service.trust.ssl_context()
+    ca_advice = service.trust.advice()
+    storage = StorageClient(
+        pool_size=options.concurrency, timeout=timeout, ssl_context=ssl_context,
+        ca_advice=ca_advice,
+    )  # fmt: skip
+    # An API connection that went silent closes storage's idle ones: a file that met a flow
+    # the network forgot then costs one --timeout, not one for each connection it uses.
+    retry = api_retry(options.retries, on_retry, on_silence=storage.close)
+    api_session = make_session(pool_size=2, retry=retry, timeout=timeout, ssl_context=ssl_context)
+    credentials = service.credentials
+    if credentials is None:
+        raise UsageError("no credentials")
+    tokens: TokenSource
+    if credentials.access_token is not None:
+        tokens = StaticToken(credentials.access_token, credentials.source)
+    else:
+        assert credentials.client_id is not None
+        assert credentials.client_secret is not None
+        tokens = ClientCredentials(
+            service.token_url, credentials.client_id, credentials.client_secret, api_session,
+            on_token=on_secret, origin=credentials.source, ca_advice=ca_advice,
+        )  # fmt: skip
+    if on_secret is not None:
+        for secret in tokens.secrets():
+            on_secret(secret)
+    api = ProductivApi(
+        service.api_url,
+        service.app_id,
+        tokens,
+        api_session,
+        upload_type=upload_type,
+        app_id_source=service.sources.get("app_id", "--app-id"),
+        ca_advice=ca_advice,
+    )
+    return api, storage

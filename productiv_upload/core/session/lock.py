@@ -1,0 +1,172 @@
+"""The lock that keeps one run per app, and who holds it when a run must wait or give up."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from productiv_upload.common.errors import LockHeld, UsageError
+from productiv_upload.common.text import printable
+from productiv_upload.core.settings.state_dir import state_dir_problem
+
+
+class AppLock:
+    """An exclusive lock per API URL and app id.
+
+    It is an OS file lock (flock), so the kernel drops it when its holder dies: a lock left by
+    a killed run never blocks the next one. The holder's PID is written beside it, for messages.
+    """
+
+    def __init__(
+        self, state_dir: Path, api_url: str, app_id: str, *, wait_s: float = 0,
+        kind: str = "push",
+    ) -> None:  # fmt: skip
+        self._app_id = app_id
+        self._path, self._owner = _lock_files(state_dir, api_url, app_id)
+        self._wait_s = wait_s
+        self._kind = kind
+        self._lock: FileLock | None = None
+
+    def __enter__(self) -> AppLock:
+        try:
+            self._path.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._path.parent.mkdir(exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise UsageError(state_dir_problem(self._path.parent.parent, error)) from None
+        lock = FileLock(self._path, timeout=self._wait_s, mode=0o600)
+        try:
+            lock.acquire()
+        except Timeout:
+            holder = _read_owner(self._owner)
+            what = holder.kind if holder is not None and holder.kind else "push"
+            pid = f" (PID {holder.pid})" if holder is not None else ""
+            waited = f" after waiting {self._wait_s:g} s" if self._wait_s else ""
+            advice = ("stop it first" if what == "watch" else
+                      "let it finish, or pass --wait-lock SECONDS to wait for it")  # fmt: skip
+            raise LockHeld(
+                f"another {what} for app {printable(self._app_id)} is running{pid}{waited}; "
+                f"{advice}"
+            ) from None
+        except OSError as error:  # after Timeout, which is an OSError too
+            raise UsageError(
+                f"cannot take the lock {printable(str(self._path))}: {error.strerror}; "
+                "check the state directory (--state-dir)"
+            ) from None
+        self._lock = lock
+        try:
+            descriptor = os.open(self._owner, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as owner_file:
+                owner_file.write(f"{os.getpid()}\n{self._kind}\n{int(time.time())}\n")
+        except OSError as error:
+            lock.release()
+            self._lock = None
+            raise UsageError(
+                f"cannot write {printable(str(self._owner))}: {error.strerror}; check the "
+                "state directory (--state-dir)"
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds an app's lock: a push or a watch, its PID, and since when."""
+
+    pid: int
+    kind: str | None  # "push" or "watch"; None when not recorded
+    since: int | None  # Unix time
+
+
+def lock_holder(state_dir: Path, api_url: str, app_id: str) -> Holder | None:
+    """Who holds the app's lock right now, found without touching the lock.
+
+    Taking the lock to see whether it is free, even for an instant, could make a push that
+    starts at that instant exit 4. On Linux the kernel's table of file locks (/proc/locks)
+    says which process holds it; elsewhere the holder's PID file is believed while that
+    process is alive.
+    """
+    lock, owner_file = _lock_files(state_dir, api_url, app_id)
+    try:
+        info = os.stat(lock)
+    except OSError:
+        return None
+    owner = _read_owner(owner_file)
+    pid = _kernel_lock_holder(info)
+    if pid is None:
+        return None
+    if pid == _UNKNOWN:
+        if owner is None or not _alive(owner.pid):
+            return None
+        return owner
+    if owner is not None and owner.pid == pid:
+        return owner
+    # Its own record is not written yet (it is, right after the lock is taken), or is another
+    # process's from before: what the holder is, its command line says.
+    return Holder(pid, _command_of(pid), None)
+
+
+_UNKNOWN = -1
+
+
+def _kernel_lock_holder(info: os.stat_result) -> int | None:
+    """The PID holding an flock on this file per /proc/locks; None if nobody; -1 if unknown."""
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return _UNKNOWN
+    where = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 3568 fe:00:2146392 0 EOF"; "->" marks a waiter.
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == where and fields[4].isdigit():
+            return int(fields[4])
+    return None
+
+
+def _command_of(pid: int) -> str | None:
+    """ "push" or "watch", from a process's arguments (Linux), or None if they do not say."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for word in arguments:
+        if word in (b"push", b"watch"):
+            return word.decode()
+    return None
+
+
+def _read_owner(path: Path) -> Holder | None:
+    try:
+        lines = path.read_text().split()
+    except OSError:
+        return None
+    if not lines or not lines[0].isdigit():
+        return None
+    kind = lines[1] if len(lines) > 1 and lines[1] in ("push", "watch") else None
+    since = int(lines[2]) if len(lines) > 2 and lines[2].isdigit() else None
+    return Holder(int(lines[0]), kind, since)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, alive
+    return True
+
+
+def _lock_files(state_dir: Path, api_url: str, app_id: str) -> tuple[Path, Path]:
+    key = hashlib.sha256(f"{api_url}\n{app_id}".encode()).hexdigest()[:16]
+    locks = state_dir / "locks"
+    return locks / f"{key}.lock", locks / f"{key}.owner"

@@ -1,0 +1,7 @@
+"""Settings, resolved in one place: flag > environment > profile > default.
+
+service.py      where the service is and who we are: app, URLs, credentials, trust
+config_file.py  the optional TOML file of named profiles
+limits.py       the bounds of the numeric settings
+state_dir.py    the state folder: where it is, and what is wrong with it
+"""

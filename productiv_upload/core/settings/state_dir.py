@@ -1,0 +1,50 @@
+"""The state folder, where the journal and the locks live: where it is, what is wrong with it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from productiv_upload.common.text import printable
+
+APP_DIR = "productiv-upload"
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """The platform's per-user state folder (XDG_STATE_HOME on Linux)."""
+    home = Path(environ.get("HOME") or Path.home())
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / APP_DIR
+    if os.name == "nt":
+        return Path(environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / APP_DIR
+    return Path(environ.get("XDG_STATE_HOME") or home / ".local" / "state") / APP_DIR
+
+
+def resolve_state_dir(flag: Path | None, environ: Mapping[str, str]) -> Path:
+    return state_dir_and_source(flag, environ)[0]
+
+
+def state_dir_and_source(flag: Path | None, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """--state-dir > PRODUCTIV_UPLOAD_STATE_DIR > the platform default, and which one it was."""
+    if flag is not None:
+        return flag, "--state-dir"
+    if environ.get("PRODUCTIV_UPLOAD_STATE_DIR"):
+        return Path(environ["PRODUCTIV_UPLOAD_STATE_DIR"]), "PRODUCTIV_UPLOAD_STATE_DIR"
+    return default_state_dir(environ), "default"
+
+
+def state_dir_problem(folder: Path, error: OSError) -> str:
+    """`cannot use the state directory X: <why>`, naming what is in the way if something is."""
+    shown = printable(str(folder))
+    if isinstance(error, FileExistsError | NotADirectoryError):
+        blocker = printable(str(error.filename or folder))
+        return (
+            f"cannot use the state directory {shown}: {blocker} is a file, not a folder; move "
+            "it away or pass another --state-dir"
+        )
+    return (
+        f"cannot use the state directory {shown}: {error.strerror}; pass another --state-dir, "
+        "or set PRODUCTIV_UPLOAD_STATE_DIR"
+    )

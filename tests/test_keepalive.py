@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from productiv_upload.core.push.pusher import PushOptions, connect
+from productiv_upload.core.session.clients import connect
 from productiv_upload.core.settings.service import resolve_service
+from productiv_upload.core.settings.transfer import TransferSettings
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 
 
@@ -34,7 +35,8 @@ def test_idle_api_and_storage_connections_get_keepalive_probes(
         app_id=SANDBOX_APP_ID, api_url=sandbox.api_url, token_url=None, token_file=None,
         environ={"PRODUCTIV_ACCESS_TOKEN": SANDBOX_TOKEN},
     )  # fmt: skip
-    api, storage = connect(service, PushOptions(concurrency=1))
+    clients = connect(service, TransferSettings(concurrency=1))
+    api, storage = clients.api, clients.storage
     signed_url = api.probe()
     assert signed_url is not None
     body = tmp_path / "a.json"

@@ -238,7 +238,8 @@ def push(
     debug: cli_options.Debug = False,
 ) -> None:
     from productiv_upload.cli.commands.push import PushOutput, run_push
-    from productiv_upload.core.push.run import PushRequest
+    from productiv_upload.core.settings.push import PushRequest
+    from productiv_upload.core.settings.transfer import TransferSettings
 
     if not paths and files_from is None:
         # A usage error (help/typer_classes.py shows it), not the core's one line: `push`
@@ -248,14 +249,16 @@ def push(
     rate = _checked_transfer_options(limit_rate, move_to, delete_after)
     if keep_sandbox and not sandbox:
         _fail("--keep-sandbox goes with --sandbox", ExitStatus.BAD_INPUT)
+    transfer = TransferSettings(
+        concurrency=concurrency, batch_size=batch_size, retries=retries, timeout=timeout,
+        limit_rate=rate, upload_type=upload_type,
+    )  # fmt: skip
     request = PushRequest(
         paths=paths or [], recursive=recursive, files_from=files_from, null=null,
         excludes=exclude or [], allow_empty=allow_empty, app_id=app_id, api_url=api_url,
         token_file=token_file, token_url=token_url, ca_bundle=ca_bundle, profile=profile,
-        upload_type=upload_type,
-        storage_hosts=storage_host or [], concurrency=concurrency, batch_size=batch_size,
-        retries=retries, timeout=timeout, force=force, state_dir=state_dir, wait_lock=wait_lock,
-        limit_rate=rate, move_to=move_to, delete_after=delete_after, dry_run=dry_run,
+        storage_hosts=storage_host or [], transfer=transfer, force=force, state_dir=state_dir,
+        wait_lock=wait_lock, move_to=move_to, delete_after=delete_after, dry_run=dry_run,
         max_age_hours=max_age, min_age=min_age, checksum=checksum,
         journal_retention_days=journal_retention, metrics_file=metrics_file,
     )  # fmt: skip
@@ -493,7 +496,8 @@ def watch_command(
 ) -> None:
     """Upload files as they appear in folders, once each has settled; runs until stopped."""
     from productiv_upload.cli.commands.watch import run_watch_command
-    from productiv_upload.core.push.run import PushRequest
+    from productiv_upload.core.settings.push import PushRequest
+    from productiv_upload.core.settings.transfer import TransferSettings
     from productiv_upload.core.watch.memory import WatchRequest
 
     rate = _checked_transfer_options(limit_rate, move_to, delete_after)
@@ -508,13 +512,15 @@ def watch_command(
         ca_bundle=ca_bundle,
         profile=profile,
         storage_hosts=storage_host or [],
-        upload_type=upload_type,
-        concurrency=concurrency,
-        retries=retries,
-        timeout=timeout,
+        transfer=TransferSettings(
+            concurrency=concurrency,
+            retries=retries,
+            timeout=timeout,
+            limit_rate=rate,
+            upload_type=upload_type,
+        ),
         state_dir=state_dir,
         wait_lock=wait_lock,
-        limit_rate=rate,
         move_to=move_to,
         delete_after=delete_after,
         journal_retention_days=journal_retention,

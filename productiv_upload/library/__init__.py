@@ -16,9 +16,11 @@ from typing import Any
 
 from productiv_upload.common.errors import UploadError
 from productiv_upload.common.redact import Redactor
-from productiv_upload.core.journal import DEFAULT_RETENTION_DAYS
 from productiv_upload.core.model import FileResult, RunReport
-from productiv_upload.core.push.run import NullRunEvents, PushRequest, execute_push
+from productiv_upload.core.push.run import NullRunEvents, execute_push
+from productiv_upload.core.settings.limits import DEFAULT_RETENTION_DAYS
+from productiv_upload.core.settings.push import PushRequest
+from productiv_upload.core.settings.transfer import TransferSettings
 from productiv_upload.library.arguments import bytes_per_second, check_arguments, python_words
 
 logger = logging.getLogger("productiv_upload")
@@ -138,9 +140,11 @@ def push(
             client_id=client_id, client_secret=client_secret, token_url=token_url,
             token_file=_path(token_file), ca_bundle=_path(ca_bundle), profile=profile,
             storage_hosts=list(storage_hosts),
-            upload_type=upload_type, concurrency=concurrency, batch_size=batch_size,
-            retries=retries, timeout=timeout, force=force, state_dir=_path(state_dir),
-            wait_lock=wait_lock, limit_rate=bytes_per_second(limit_rate),
+            transfer=TransferSettings(concurrency=concurrency, batch_size=batch_size,
+                                      retries=retries, timeout=timeout,
+                                      limit_rate=bytes_per_second(limit_rate),
+                                      upload_type=upload_type),
+            force=force, state_dir=_path(state_dir), wait_lock=wait_lock,
             move_to=_path(move_to), delete_after=delete_after, dry_run=dry_run,
             max_age_hours=max_age, min_age=min_age, checksum=checksum,
             journal_retention_days=journal_retention_days, metrics_file=_path(metrics_file),

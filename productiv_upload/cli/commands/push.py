@@ -1,7 +1,8 @@
 """`productiv-upload push` on the command line: the core's run, shown, logged and reported.
 
-Everything a push does lives in `core.run.execute_push`; this module only chooses the presenter,
-writes `--report` and `--log-file`, prints `--json`, and starts a sandbox for `--sandbox`.
+Everything a push does lives in `execute_push` (core/push/run.py); this module only chooses the
+presenter, writes `--report` and `--log-file`, prints `--json`, and starts a sandbox for
+`--sandbox`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from productiv_upload.common.redact import Redactor, redacting
 from productiv_upload.common.text import printable
 from productiv_upload.core.model import RunReport
 from productiv_upload.core.push.pusher import Stop
-from productiv_upload.core.push.run import PushRequest, execute_push
+from productiv_upload.core.push.run import execute_push
+from productiv_upload.core.settings.push import PushRequest
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,11 @@ def _run_push(
 
         run = execute_push(request, presenter, warn=warn, inform=inform,
                            on_secret=redactor.add, environ=environ, stdin=stdin,
-                           target=sandbox.target if sandbox else None, stop=stop)  # fmt: skip
+                           session=sandbox.session if sandbox else None, stop=stop)  # fmt: skip
         report = run.report
         if report.dry_run and not output.json_report:
             destination = "a sandbox" if sandbox else run.service.api_url
-            dry_run_listing(stdout, destination, report, request.batch_size,
+            dry_run_listing(stdout, destination, report, request.transfer.batch_size,
                             quiet=output.quiet)  # fmt: skip
         problems = [*run.problems, *_write_reports(output, report, stdout, redactor)]
         if sandbox is not None:
@@ -174,7 +176,7 @@ def _presenter(
 ) -> Presenter:  # fmt: skip
     """The presenter for the terminal or pipe, and for --log-file, whose guard joins `guards`."""
     presenter = choose_presenter(stdout, stderr, json_report=output.json_report,
-                                 quiet=output.quiet, concurrency=request.concurrency,
+                                 quiet=output.quiet, concurrency=request.transfer.concurrency,
                                  debug=output.debug)  # fmt: skip
     if output.log_file is None or request.dry_run:
         return presenter

@@ -14,8 +14,9 @@ from typing import TextIO
 from productiv_upload.common.errors import UsageError
 from productiv_upload.common.text import plural, printable
 from productiv_upload.core.model import RunReport
-from productiv_upload.core.push.run import PushRequest, Target
+from productiv_upload.core.session.run_session import RunSession
 from productiv_upload.core.settings.config_file import config_path
+from productiv_upload.core.settings.push import PushRequest
 from productiv_upload.core.settings.service import Credentials, ServiceSettings
 from productiv_upload.sandbox import (
     SANDBOX_APP_ID,
@@ -134,10 +135,12 @@ def banner(server: Sandbox, storage: Path, config: Path, tls_cert: Path | None =
 class SandboxRun:
     """A sandbox started for one `push --sandbox`, and what to say about it afterwards."""
 
-    def __init__(self, folder: Path, keep: bool, target: Target, server: Sandbox | None) -> None:
+    def __init__(
+        self, folder: Path, keep: bool, session: RunSession, server: Sandbox | None
+    ) -> None:
         self.folder = folder
         self.keep = keep
-        self.target = target
+        self.session = session
         self._server = server
 
     def note(self, report: RunReport) -> str | None:
@@ -196,4 +199,5 @@ def start_sandbox(request: PushRequest, keep: bool, stack: contextlib.ExitStack)
         sources={"api_url": "--sandbox", "app_id": "--app-id" if request.app_id else "--sandbox"},
     )
     state_dir = request.state_dir or folder / "state"
-    return SandboxRun(folder, keep and not request.dry_run, Target(service, state_dir), server)
+    session = RunSession(service, state_dir, metrics_file=request.metrics_file, resumable=False)
+    return SandboxRun(folder, keep and not request.dry_run, session, server)

@@ -30,10 +30,9 @@ from productiv_upload.core.journal.store import (
     folder_of,
     iso,
 )
-from productiv_upload.core.journal.upkeep import DEFAULT_RETENTION_DAYS, Upkeep, maintain
+from productiv_upload.core.journal.upkeep import Upkeep, maintain
 
 __all__ = [
-    "DEFAULT_RETENTION_DAYS",
     "JOURNAL_NAME",
     "Journal",
     "JournalError",

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from productiv_upload.core.journal.database import Database
 from productiv_upload.core.journal.store import Journal
 
-DEFAULT_RETENTION_DAYS = 30.0
 # How many rows one call checks for files gone from their folder: bounded work per run, so a
 # journal of millions of rows is swept over many runs, never in one.
 SWEEP_ROWS = 1000

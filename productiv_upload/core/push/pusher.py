@@ -11,7 +11,7 @@ import itertools
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,7 +22,6 @@ from productiv_upload.common.errors import (
     ApiUnreachable,
     JournalFailed,
     UploadError,
-    UsageError,
 )
 from productiv_upload.common.redact import redact
 from productiv_upload.core.journal import Journal, JournalError, NewUpload
@@ -34,17 +33,13 @@ from productiv_upload.core.model import (
     Status,
 )
 from productiv_upload.core.push.transfer import PutOutcome, put_file
-from productiv_upload.core.settings.service import ServiceSettings
+from productiv_upload.core.settings.transfer import TransferSettings
 from productiv_upload.service.api import MAX_BATCH, ProductivApi
-from productiv_upload.service.http import RetryCallback, api_retry, make_session
 from productiv_upload.service.retry import backoff_delay
 from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.throttle import ByteRate
-from productiv_upload.service.tokens import ClientCredentials, StaticToken, TokenSource
 from productiv_upload.service.urls import check_signed_url, display_host, signed_url_has_expired
 
-DEFAULT_CONCURRENCY = 8
-DEFAULT_RETRIES = 5
 GRACE_S = 5.0  # how long in-flight PUTs may finish after an interrupt
 HEARTBEAT_S = 0.5  # how often the scheduling thread looks up from waiting, with a heartbeat
 # Servers and proxies commonly refuse request lines over 8 KiB (414): 100 long non-ASCII names,
@@ -100,13 +95,18 @@ class NullEvents:
 
 @dataclass(frozen=True)
 class PushOptions:
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int = TransferSettings.concurrency
     batch_size: int = MAX_BATCH
-    retries: int = DEFAULT_RETRIES
+    retries: int = TransferSettings.retries
     # Host patterns signed URLs may point to (None: any); http:// only ever to loopback hosts.
     storage_hosts: tuple[str, ...] | None = None
     grace_s: float = GRACE_S
     limit_rate: float | None = None  # bytes per second, across all transfers
+
+    @classmethod
+    def of(cls, transfer: TransferSettings, storage_hosts: tuple[str, ...] | None) -> PushOptions:
+        return cls(transfer.concurrency, transfer.batch_size, transfer.retries, storage_hosts,
+                   limit_rate=transfer.limit_rate)  # fmt: skip
 
 
 @dataclass
@@ -567,55 +567,3 @@ def _failed(file: LocalFile, error: str, attempts: int = 0) -> FileResult:
     # Masked here, where the reason is made, as well as on output: a table that folds a long
     # line could otherwise split a signature past the output filter.
     return FileResult(file.path, file.filename, file.size, Status.FAILED, attempts, redact(error))
-
-
-def connect(
-    service: ServiceSettings,
-    options: PushOptions,
-    *,
-    upload_type: str | None = None,
-    timeout: tuple[float, float] | None = None,
-    on_secret: Callable[[str], None] | None = None,
-    on_retry: RetryCallback | None = None,
-) -> tuple[ProductivApi, StorageClient]:
-    """Build the API client (bearer token, throttling retries) and the storage session (none).
-
-    `on_secret` hears of every secret in play (configured or fetched), to keep it out of output.
-    """
-    # One context for the run: the system's store is read once, not per connection.
-    ssl_context = service.trust.ssl_context()
-    ca_advice = service.trust.advice()
-    storage = StorageClient(
-        pool_size=options.concurrency, timeout=timeout, ssl_context=ssl_context,
-        ca_advice=ca_advice,
-    )  # fmt: skip
-    # An API connection that went silent closes storage's idle ones: a file that met a flow
-    # the network forgot then costs one --timeout, not one for each connection it uses.
-    retry = api_retry(options.retries, on_retry, on_silence=storage.close)
-    api_session = make_session(pool_size=2, retry=retry, timeout=timeout, ssl_context=ssl_context)
-    credentials = service.credentials
-    if credentials is None:
-        raise UsageError("no credentials")
-    tokens: TokenSource
-    if credentials.access_token is not None:
-        tokens = StaticToken(credentials.access_token, credentials.source)
-    else:
-        assert credentials.client_id is not None
-        assert credentials.client_secret is not None
-        tokens = ClientCredentials(
-            service.token_url, credentials.client_id, credentials.client_secret, api_session,
-            on_token=on_secret, origin=credentials.source, ca_advice=ca_advice,
-        )  # fmt: skip
-    if on_secret is not None:
-        for secret in tokens.secrets():
-            on_secret(secret)
-    api = ProductivApi(
-        service.api_url,
-        service.app_id,
-        tokens,
-        api_session,
-        upload_type=upload_type,
-        app_id_source=service.sources.get("app_id", "--app-id"),
-        ca_advice=ca_advice,
-    )
-    return api, storage

@@ -1,32 +1,24 @@
 """One whole push, with no user interface: the function both skins (command line, Python) call.
 
-Discovery, settings, the lock, the journal, the push loop, `--move-to`/`--delete-after` and the
-report, in that order. What happens is told through a `RunEvents` object and two callbacks for
-warnings and for verbose information; the caller decides what, if anything, is shown.
+Discovery, the run session (settings, lock, journal, clients), the push loop,
+`--move-to`/`--delete-after` and the report, in that order. What happens is told through a
+`RunEvents` object and two callbacks for warnings and for verbose information; the caller
+decides what, if anything, is shown.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from productiv_upload.common.errors import ExitStatus, UploadError, UsageError
-from productiv_upload.common.files import check_writable
 from productiv_upload.common.text import plural, printable
-from productiv_upload.core.journal import (
-    DEFAULT_RETENTION_DAYS,
-    JOURNAL_NAME,
-    Journal,
-    JournalError,
-    maintain,
-)
+from productiv_upload.core.journal import Journal, JournalError, maintain
 from productiv_upload.core.journal.known import split_already_uploaded
 from productiv_upload.core.model import RERUN_ADVICE, FileResult, LocalFile, RunReport, Status
 from productiv_upload.core.push.discover import Discovery, discover, read_path_list
@@ -37,15 +29,14 @@ from productiv_upload.core.push.pusher import (
     PushOptions,
     PushOutcome,
     Stop,
-    connect,
 )
 from productiv_upload.core.push.spool import prepare_move_target, settle
-from productiv_upload.core.session.lock import AppLock
+from productiv_upload.core.session.clients import Clients
 from productiv_upload.core.session.record import PushRecord
-from productiv_upload.core.settings.service import ServiceSettings, resolve_service
-from productiv_upload.core.settings.state_dir import resolve_state_dir
-from productiv_upload.service.api import ProductivApi
-from productiv_upload.service.storage import StorageClient
+from productiv_upload.core.session.run_session import RunSession
+from productiv_upload.core.settings.push import PushRequest
+from productiv_upload.core.settings.service import ServiceSettings
+from productiv_upload.core.settings.transfer import TransferSettings
 
 OLD_FILES_NAMED = 3  # how many files a warning names before 'and N more'
 
@@ -68,47 +59,6 @@ class NullRunEvents(NullEvents):
         pass
 
 
-@dataclass(frozen=True)
-class PushRequest:
-    """What to push and how: the command line's options, or the Python API's arguments."""
-
-    paths: list[str]
-    recursive: bool = False
-    files_from: str | None = None
-    null: bool = False
-    excludes: list[str] = field(default_factory=list)
-    allow_empty: bool = False
-    app_id: str | None = None
-    api_url: str | None = None
-    token_file: Path | None = None
-    token_url: str | None = None
-    ca_bundle: Path | None = None  # certificates trusted instead of the system's store
-    # Given by a Python caller; the command line takes secrets from the environment or files.
-    access_token: str | None = field(default=None, repr=False)
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    profile: str | None = None
-    storage_hosts: list[str] = field(default_factory=list)
-    upload_type: str | None = None
-    concurrency: int = 8
-    batch_size: int = 100
-    retries: int = 5
-    timeout: float = 60.0
-    force: bool = False
-    state_dir: Path | None = None
-    wait_lock: float = 0.0
-    limit_rate: float | None = None  # bytes per second
-    move_to: Path | None = None
-    delete_after: bool = False
-    dry_run: bool = False
-    max_age_hours: float = 12.0
-    min_age: float | None = None  # seconds; younger files are deferred to a later run
-    checksum: bool = False  # compare every known file by content, not by stat() alone
-    metrics_file: Path | None = None  # Prometheus text for node_exporter, replaced each run
-    # Rows for files no longer in place (moved, deleted, replaced) are kept this long.
-    journal_retention_days: float = DEFAULT_RETENTION_DAYS
-
-
 @dataclass
 class PushRun:
     """How a push ended: the report, and what stopped it early, if anything."""
@@ -124,14 +74,6 @@ class PushRun:
     exit_code: int = int(ExitStatus.OK)
 
 
-@dataclass(frozen=True)
-class Target:
-    """A service chosen by the caller rather than resolved from settings (the sandbox)."""
-
-    service: ServiceSettings
-    state_dir: Path
-
-
 def execute_push(
     request: PushRequest,
     events: RunEvents,
@@ -141,7 +83,7 @@ def execute_push(
     on_secret: Callable[[str], None] | None = None,
     environ: Mapping[str, str] | None = None,
     stdin: BinaryIO | None = None,
-    target: Target | None = None,
+    session: RunSession | None = None,
     stop: Stop | None = None,
 ) -> PushRun:
     """Push what `request` names; returns the report and the exit code the command would give.
@@ -150,168 +92,168 @@ def execute_push(
     the first batch, and LockHeld when another push holds the app's lock. `warn` hears about
     problems that do not stop the run, `inform` about what verbose output would mention, and
     `on_secret` about every secret in play (configured or fetched) so output can mask it.
-    `stop`, once set, ends the run as an interrupt would, but with exit code 1.
+    `session` is one the caller opened (the sandbox's); by default it is resolved from the
+    settings. `stop`, once set, ends the run as an interrupt would, but with exit code 1.
     """
-    environ = os.environ if environ is None else environ
     started = time.monotonic()
     found = _find_files(request, stdin or sys.stdin.buffer)
     for warning in found.warnings:
         warn(warning)
     if request.move_to is not None and not request.dry_run:
         prepare_move_target(request.move_to)
-
-    deferred = _defer_young(found.files, request.min_age)
-    candidates = [f for f in found.files if f.filename not in deferred]
-    deferring = request.min_age is not None
-
-    with contextlib.ExitStack() as stack:
-        if target is None:
-            # Credentials are resolved even with nothing to send: a cron job whose spool is
-            # empty today must not pass as healthy with no credentials set up.
-            service = resolve_request_service(request, environ, sends=True)
-            state_dir = resolve_state_dir(request.state_dir, environ)
-        else:
-            service, state_dir = target.service, target.state_dir
-        api_key = service.api_url.rstrip("/")
-        journal_path = state_dir / JOURNAL_NAME
+    if session is None:
+        session = RunSession.open(request, os.environ if environ is None else environ)
+    push = _Push(request, session, found, events, warn, inform, on_secret, stop, started)
+    with session:
         if request.dry_run:
-            journal = None if request.force else Journal.open_existing(journal_path)
-            if journal is not None:
-                stack.enter_context(journal)
-            to_send, skipped = _split(candidates, journal, api_key, service.app_id,
-                                      checksum=request.checksum)  # fmt: skip
-            planned = {f.filename: FileResult(f.path, f.filename, f.size, Status.PLANNED)
-                       for f in to_send}  # fmt: skip
-            results = {**deferred, **planned, **{f.filename: _skipped(f) for f in skipped}}
-            report = RunReport(service.app_id, True, [results[f.filename] for f in found.files]
-                               + found.refused, deferring=deferring)  # fmt: skip
-            _warn_old_files(request, to_send, warn)
-            code = ExitStatus.FILES_FAILED if found.refused else ExitStatus.OK
-            return PushRun(report, service, exit_code=int(code))
-
-        record = PushRecord(journal_path, api_key, service.app_id, _metrics_file(request, service),
-                            warn)  # fmt: skip
-        if record.metrics_file is not None:
-            check_writable(record.metrics_file, "--metrics-file")
+            return push.plan()
+        record = session.record(warn)
+        session.check_metrics_file()
         try:
-            run = _push(request, service, state_dir, record, found, candidates, deferred,
-                        events, stack, warn, inform, on_secret, stop, started,
-                        sandbox=target is not None)  # fmt: skip
+            return push.run(record)
         except UploadError as error:
             record.ended(int(error.exit_status), None, str(error))
             raise
         except KeyboardInterrupt:
             record.ended(int(ExitStatus.INTERRUPTED), None, "interrupted")
             raise
-    return run
 
 
-def _push(
-    request: PushRequest,
-    service: ServiceSettings,
-    state_dir: Path,
-    record: PushRecord,
-    found: Discovery,
-    candidates: list[LocalFile],
-    deferred: dict[str, FileResult],
-    events: RunEvents,
-    stack: contextlib.ExitStack,
-    warn: Callable[[str], None],
-    inform: Callable[[str], None],
+def open_clients(
+    session: RunSession,
+    transfer: TransferSettings,
     on_secret: Callable[[str], None] | None,
-    stop: Stop | None,
-    started: float,
-    *,
-    sandbox: bool,
-) -> PushRun:
-    """The push itself, once the service is known: lock, journal, upload, spool, record."""
-    api_key = service.api_url.rstrip("/")
-    journal = None
-    to_send: list[LocalFile] = []
-    skipped: list[LocalFile] = []
-    if candidates:
-        # The lock comes first: two runs must not both decide that a file is still to send.
-        stack.enter_context(AppLock(state_dir, api_key, service.app_id,
-                                    wait_s=request.wait_lock))  # fmt: skip
-        journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
-        record.started(journal)
-        to_send, skipped = _split(candidates, None if request.force else journal, api_key,
-                                  service.app_id, checksum=request.checksum)  # fmt: skip
-    else:
-        # Nothing to send (an empty spool, files still settling): still a run to record, so
-        # that the last success moves on; but an unusable state dir is only a warning here.
-        journal = _journal_for_the_record(state_dir / JOURNAL_NAME, record, warn)
-        if journal is not None:
-            stack.enter_context(journal)
-    events.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
-    results = {f.filename: _skipped(f) for f in skipped} | deferred
-    for result in [*results.values(), *found.refused]:
-        events.file_finished(result)
-    outcome = None
-    if to_send:
-        outcome = _upload(request, service, journal, events, to_send, on_secret, stop)
-        results.update((r.filename, r) for r in outcome.results)
-    report = RunReport(
-        app_id=service.app_id,
-        dry_run=False,
-        files=[results[f.filename] for f in found.files] + found.refused,
-        elapsed_s=time.monotonic() - started,
-        deferring=request.min_age is not None,
-        interrupted=outcome is not None and outcome.interrupted,
-        rerun_advice=_rerun_advice(request, sandbox),
-    )
-    events.finish(report)
-    _warn_unrecorded(report, warn)
-    spool_failed = _settle_spool(request, report, found, journal, api_key, warn, inform)
-    if journal is not None and candidates:
-        _upkeep(journal, api_key, service.app_id, request.journal_retention_days, warn)
-    _warn_old_files(request, [f for f in to_send if results[f.filename].status
-                              is Status.UPLOADED], warn)  # fmt: skip
+    events: PushEvents | None = None,
+) -> tuple[Clients, PushOptions]:
+    """The clients and the push loop's options for `transfer`; retried API requests are told
+    to `events`, for the log."""
+    on_retry = None
+    if events is not None:
+        told = events
 
-    run = PushRun(report, service)
-    if outcome is not None and outcome.fatal is not None:
-        run.fatal = outcome.fatal
-        run.exit_code = int(outcome.fatal.exit_status)
-    elif outcome is not None and outcome.interrupted:
-        run.interrupted = True
-        run.exit_code = int(ExitStatus.INTERRUPTED)
-    elif report.failed or spool_failed:
-        run.exit_code = int(ExitStatus.FILES_FAILED)
-    if outcome is not None:
-        run.stopped = outcome.stopped
-    message = str(run.fatal) if run.fatal else run.stopped
-    run.problems = record.ended(run.exit_code, report, message)
-    return run
+        def on_retry(attempt: int, reason: str) -> None:
+            told.request_retried("the API", attempt, reason)
+
+    clients = session.connect(transfer, on_secret=on_secret, on_retry=on_retry)
+    return clients, PushOptions.of(transfer, session.service.storage_hosts)
 
 
-def _rerun_advice(request: PushRequest, sandbox: bool) -> str:
-    """What to do about what a stopped run did not send: the same command, as a rule."""
-    if sandbox:
-        return "a sandbox run is not resumed: the next one starts with an empty sandbox"
-    if request.force:
-        return "run it again without --force to send only the rest"
-    return RERUN_ADVICE
+class _Push:
+    """One push, once its files are found and its session is resolved."""
 
+    def __init__(
+        self,
+        request: PushRequest,
+        session: RunSession,
+        found: Discovery,
+        events: RunEvents,
+        warn: Callable[[str], None],
+        inform: Callable[[str], None],
+        on_secret: Callable[[str], None] | None,
+        stop: Stop | None,
+        started: float,
+    ) -> None:
+        self.request, self.session, self.found, self.events = request, session, found, events
+        self.warn, self.inform, self.on_secret, self.stop = warn, inform, on_secret, stop
+        self.started = started
+        self.deferred = _defer_young(found.files, request.min_age)
+        self.candidates = [f for f in found.files if f.filename not in self.deferred]
 
-def _journal_for_the_record(
-    path: Path, record: PushRecord, warn: Callable[[str], None]
-) -> Journal | None:
-    try:
-        journal = Journal(path)
-    except JournalError as error:
-        warn(f"the run was not recorded for `status`: {error}")
-        return None
-    try:
-        record.started(journal)
-    except JournalError as error:
-        journal.close()
-        warn(f"the run was not recorded for `status`: {error}")
-        return None
-    return journal
+    def plan(self) -> PushRun:
+        """A dry run: what would be sent, from the journal if there is one; nothing written."""
+        request, session = self.request, self.session
+        journal = None if request.force else session.existing_journal()
+        to_send, skipped = self._split(journal)
+        planned = {f.filename: FileResult(f.path, f.filename, f.size, Status.PLANNED)
+                   for f in to_send}  # fmt: skip
+        results = {**self.deferred, **planned, **{f.filename: _skipped(f) for f in skipped}}
+        files = [results[f.filename] for f in self.found.files] + self.found.refused
+        report = RunReport(session.app_id, True, files, deferring=request.min_age is not None)
+        _warn_old_files(request, to_send, self.warn)
+        code = ExitStatus.FILES_FAILED if self.found.refused else ExitStatus.OK
+        return PushRun(report, session.service, exit_code=int(code))
 
+    def run(self, record: PushRecord) -> PushRun:
+        """The push itself: lock, journal, upload, spool, record."""
+        request, session, found = self.request, self.session, self.found
+        journal: Journal | None
+        to_send: list[LocalFile] = []
+        skipped: list[LocalFile] = []
+        if self.candidates:
+            # The lock comes first: two runs must not both decide that a file is still to send.
+            session.lock(wait_s=request.wait_lock)
+            journal = session.open_journal()
+            record.started(journal)
+            to_send, skipped = self._split(None if request.force else journal)
+        else:
+            # Nothing to send (an empty spool, files still settling): still a run to record.
+            journal = session.journal_for_the_record(record, self.warn)
+        self.events.start(len(found.files) + len(found.refused), sum(f.size for f in to_send))
+        results = {f.filename: _skipped(f) for f in skipped} | self.deferred
+        for result in [*results.values(), *found.refused]:
+            self.events.file_finished(result)
+        outcome = self._upload(journal, to_send) if to_send else None
+        if outcome is not None:
+            results.update((r.filename, r) for r in outcome.results)
+        report = RunReport(
+            app_id=session.app_id,
+            dry_run=False,
+            files=[results[f.filename] for f in found.files] + found.refused,
+            elapsed_s=time.monotonic() - self.started,
+            deferring=request.min_age is not None,
+            interrupted=outcome is not None and outcome.interrupted,
+            rerun_advice=self._rerun_advice(),
+        )
+        self.events.finish(report)
+        _warn_unrecorded(report, self.warn)
+        spool_failed = _settle_spool(request, report, found, journal, session.api_key,
+                                     self.warn, self.inform)  # fmt: skip
+        if journal is not None and self.candidates:
+            _upkeep(journal, session.api_key, session.app_id, request.journal_retention_days,
+                    self.warn)  # fmt: skip
+        uploaded = [f for f in to_send if results[f.filename].status is Status.UPLOADED]
+        _warn_old_files(request, uploaded, self.warn)
+        return self._ended(report, outcome, spool_failed, record)
 
-def _metrics_file(request: PushRequest, service: ServiceSettings) -> Path | None:
-    return request.metrics_file or service.metrics_file
+    def _ended(
+        self, report: RunReport, outcome: PushOutcome | None, spool_failed: bool,
+        record: PushRecord,
+    ) -> PushRun:  # fmt: skip
+        run = PushRun(report, self.session.service)
+        if outcome is not None and outcome.fatal is not None:
+            run.fatal = outcome.fatal
+            run.exit_code = int(outcome.fatal.exit_status)
+        elif outcome is not None and outcome.interrupted:
+            run.interrupted = True
+            run.exit_code = int(ExitStatus.INTERRUPTED)
+        elif report.failed or spool_failed:
+            run.exit_code = int(ExitStatus.FILES_FAILED)
+        if outcome is not None:
+            run.stopped = outcome.stopped
+        message = str(run.fatal) if run.fatal else run.stopped
+        run.problems = record.ended(run.exit_code, report, message)
+        return run
+
+    def _upload(self, journal: Journal | None, files: list[LocalFile]) -> PushOutcome:
+        clients, options = open_clients(self.session, self.request.transfer, self.on_secret,
+                                        self.events)  # fmt: skip
+        pusher = Pusher(clients.api, clients.storage, options, self.events, journal, self.stop)
+        return pusher.run(files)
+
+    def _split(self, journal: Journal | None) -> tuple[list[LocalFile], list[LocalFile]]:
+        if journal is None:
+            return list(self.candidates), []
+        session = self.session
+        return split_already_uploaded(self.candidates, journal, session.api_key, session.app_id,
+                                      checksum=self.request.checksum)  # fmt: skip
+
+    def _rerun_advice(self) -> str:
+        """What to do about what a stopped run did not send: the same command, as a rule."""
+        if not self.session.resumable:
+            return "a sandbox run is not resumed: the next one starts with an empty sandbox"
+        if self.request.force:
+            return "run it again without --force to send only the rest"
+        return RERUN_ADVICE
 
 
 def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:
@@ -329,66 +271,6 @@ def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:
         raise UsageError("no files given: name files, directories or patterns, or --files-from")
     return discover(request.paths, recursive=request.recursive, allow_empty=request.allow_empty,
                     literal_paths=literal, excludes=request.excludes)  # fmt: skip
-
-
-def resolve_request_service(
-    request: PushRequest, environ: Mapping[str, str], *, sends: bool
-) -> ServiceSettings:
-    return resolve_service(
-        app_id=request.app_id, api_url=request.api_url, token_url=request.token_url,
-        token_file=request.token_file, environ=environ, profile=request.profile,
-        need_credentials=sends and not request.dry_run, storage_hosts=request.storage_hosts,
-        access_token=request.access_token, client_id=request.client_id,
-        client_secret=request.client_secret, ca_bundle=request.ca_bundle,
-    )  # fmt: skip
-
-
-def _upload(
-    request: PushRequest,
-    service: ServiceSettings,
-    journal: Journal | None,
-    events: PushEvents,
-    files: list[LocalFile],
-    on_secret: Callable[[str], None] | None,
-    stop: Stop | None,
-) -> PushOutcome:
-    api, storage, options = connect_request(request, service, on_secret, events)
-    return Pusher(api, storage, options, events, journal, stop).run(files)
-
-
-def connect_request(
-    request: PushRequest,
-    service: ServiceSettings,
-    on_secret: Callable[[str], None] | None,
-    events: PushEvents | None = None,
-) -> tuple[ProductivApi, StorageClient, PushOptions]:
-    """The API client, the storage client and the push loop's options that `request` asks for."""
-    options = PushOptions(
-        concurrency=request.concurrency,
-        batch_size=request.batch_size,
-        retries=request.retries,
-        limit_rate=request.limit_rate,
-        storage_hosts=service.storage_hosts,
-    )
-    timeout = (min(request.timeout, 10.0), request.timeout)
-    on_retry = None
-    if events is not None:
-        told = events
-
-        def on_retry(attempt: int, reason: str) -> None:
-            told.request_retried("the API", attempt, reason)
-
-    api, storage = connect(service, options, upload_type=request.upload_type, timeout=timeout,
-                           on_secret=on_secret, on_retry=on_retry)  # fmt: skip
-    return api, storage, options
-
-
-def _split(
-    files: list[LocalFile], journal: Journal | None, api_url: str, app_id: str, *, checksum: bool
-) -> tuple[list[LocalFile], list[LocalFile]]:
-    if journal is None:
-        return list(files), []
-    return split_already_uploaded(files, journal, api_url, app_id, checksum=checksum)
 
 
 def _skipped(file: LocalFile) -> FileResult:

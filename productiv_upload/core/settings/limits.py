@@ -10,3 +10,5 @@ MIN_TIMEOUT_S = 0.1
 MAX_TIMEOUT_S = 3600.0
 MAX_WAIT_LOCK_S = 86400.0
 MAX_JOURNAL_RETENTION_DAYS = 36500.0  # a hundred years: "keep everything"
+
+DEFAULT_RETENTION_DAYS = 30.0  # --journal-retention

@@ -18,8 +18,8 @@ from productiv_upload.core.journal.runs import Waiting
 from productiv_upload.core.model import FileResult, Identity, LocalFile, Status
 from productiv_upload.core.push.discover import exclusion
 from productiv_upload.core.push.pusher import PushEvents
-from productiv_upload.core.push.run import PushRequest
 from productiv_upload.core.push.spool import settle
+from productiv_upload.core.settings.push import PushRequest
 from productiv_upload.core.watch.due import Fingerprint, Settler, scan
 from productiv_upload.core.watch.reporting import Waits, WatchOps
 from productiv_upload.service.api import MAX_BATCH

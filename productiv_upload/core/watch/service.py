@@ -8,11 +8,10 @@ pushed in batches through the same `Pusher`, journal and lock as `push`. No outp
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from productiv_upload.common.errors import (
     AccessRefused,
@@ -21,23 +20,21 @@ from productiv_upload.common.errors import (
     UploadError,
     UsageError,
 )
-from productiv_upload.common.files import check_writable
 from productiv_upload.common.text import printable
 from productiv_upload.core.integrations.file_events import start_hints
 from productiv_upload.core.integrations.systemd import Notifier
-from productiv_upload.core.journal import JOURNAL_NAME, Journal
+from productiv_upload.core.journal import Journal
 from productiv_upload.core.journal.runs import Figures
 from productiv_upload.core.model import FileResult, LocalFile
 from productiv_upload.core.push.pusher import Pusher, PushEvents, PushOptions
-from productiv_upload.core.push.run import connect_request, resolve_request_service
+from productiv_upload.core.push.run import open_clients
 from productiv_upload.core.push.spool import prepare_move_target
-from productiv_upload.core.session.lock import AppLock
+from productiv_upload.core.session.clients import Clients
+from productiv_upload.core.session.run_session import RunSession
 from productiv_upload.core.settings.service import ServiceSettings
-from productiv_upload.core.settings.state_dir import resolve_state_dir
 from productiv_upload.core.watch.memory import WatchLoop, WatchRequest
 from productiv_upload.core.watch.reporting import WatchOps
 from productiv_upload.service.api import ProductivApi
-from productiv_upload.service.storage import StorageClient
 
 # An API that cannot be reached at start is asked again after this long, doubling up to a
 # minute: a service started before the network is up waits for it.
@@ -76,37 +73,29 @@ def run_watch(
     push = request.push
     if push.move_to is not None:
         prepare_move_target(push.move_to)
-    service = resolve_request_service(push, environ, sends=True)
-    state_dir = resolve_state_dir(push.state_dir, environ)
-    api_key = service.api_url.rstrip("/")
-    metrics_file = push.metrics_file or service.metrics_file
-    if metrics_file is not None:
-        check_writable(metrics_file, "--metrics-file")
+    session = RunSession.open(push, environ, kind="watch")
+    session.check_metrics_file()
 
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            AppLock(state_dir, api_key, service.app_id, wait_s=push.wait_lock, kind="watch")
-        )
-        journal = stack.enter_context(Journal(state_dir / JOURNAL_NAME))
-        api, storage, options = connect_request(push, service, on_secret, events)
-        wake = threading.Event()
+    with session:
+        session.lock(wait_s=push.wait_lock)
+        journal = session.open_journal()
+        clients, options = open_clients(session, push.transfer, on_secret, events)
         # Files are counted as they are told of, right after each is journaled: counted
         # later, an interrupt in between would leave a recorded upload out of the figures.
         counted = _Counted(events)
-        loop = WatchLoop(request, counted, warn, journal, api_key, service.app_id)
-        ops = WatchOps(Notifier(environ), journal, api_key, service.app_id,
-                       metrics_file=metrics_file, warn=warn, waits=loop.waits)  # fmt: skip
+        loop = WatchLoop(request, counted, warn, journal, session.api_key, session.app_id)
+        ops = WatchOps(Notifier(environ), journal, session.api_key, session.app_id,
+                       metrics_file=session.metrics_file, warn=warn, waits=loop.waits)  # fmt: skip
         loop.ops = counted.ops = ops
-        events = counted
+        service = _Service(request, session.service, loop, ops, clients, options, counted,
+                           journal, started, warn, stop)  # fmt: skip
         exit_code, message = int(ExitStatus.OK), None
         try:
             # Asked without the transfers' retries: the check's own backoff paces the tries.
-            probe = replace(push, retries=0)
-            probe_api, _storage, _options = connect_request(probe, service, on_secret)
-            if not _access_granted(probe_api, warn, stop, ops):
+            probe = session.connect(replace(push.transfer, retries=0), on_secret=on_secret)
+            if not _access_granted(probe.api, warn, stop, ops):
                 return None
-            _serve(request, service, loop, ops, api, storage, options, events, journal, wake,
-                   started, warn, stop)  # fmt: skip
+            service.serve()
         except KeyboardInterrupt:
             ops.stopping()  # nothing was in flight: a push in progress drains itself
         except UploadError as error:
@@ -117,48 +106,58 @@ def run_watch(
     return ops.figures if ops.watching else None
 
 
-def _serve(
-    request: WatchRequest,
-    service: ServiceSettings,
-    loop: WatchLoop,
-    ops: WatchOps,
-    api: ProductivApi,
-    storage: StorageClient,
-    options: PushOptions,
-    events: PushEvents,
-    journal: Journal,
-    wake: threading.Event,
-    started: Callable[[WatchStart], None],
-    warn: Callable[[str], None],
-    stop: threading.Event,
-) -> None:
-    """The main loop: rescan, send what is due, wait; a tick each time round."""
-    announced = False
-    while not stop.is_set():
-        # OS watches follow a folder's inode: when a watched folder is replaced (moved away
-        # and made anew), they are set up again on the new one.
-        hints = start_hints(request.dirs, recursive=request.push.recursive, poll=request.poll,
-                            wake=wake, warn=warn)  # fmt: skip
-        with hints as (method, poll):
-            if not announced:
-                started(WatchStart(request.dirs, method, service.app_id, service.api_url))
-                ops.ready(f"{', '.join(printable(d) for d in request.dirs)} ({method})")
-                announced = True
-            while not stop.is_set() and loop.rescan():
-                ops.tick()
-                loop.upkeep()
-                due = loop.take_due()
-                if due:
-                    pusher = Pusher(api, storage, options, events, journal, heartbeat=ops)
-                    outcome = pusher.run(due)
-                    loop.finished(due, outcome.results)
-                    if outcome.fatal is not None:
-                        raise outcome.fatal
-                    if outcome.interrupted:
-                        return
-                    continue
-                loop.wait(wake, poll, stop)
-    ops.stopping()  # stopped by `stop` (SIGTERM seen by the caller), not by an interrupt
+@dataclass
+class _Service:
+    """The running service: what it watches, remembers and reports, and how it sends."""
+
+    request: WatchRequest
+    settings: ServiceSettings
+    loop: WatchLoop
+    ops: WatchOps
+    clients: Clients
+    options: PushOptions
+    events: PushEvents
+    journal: Journal
+    started: Callable[[WatchStart], None]
+    warn: Callable[[str], None]
+    stop: threading.Event
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    def serve(self) -> None:
+        """The main loop: rescan, send what is due, wait; a tick each time round."""
+        request, loop, ops, stop = self.request, self.loop, self.ops, self.stop
+        announced = False
+        while not stop.is_set():
+            # OS watches follow a folder's inode: when a watched folder is replaced (moved
+            # away and made anew), they are set up again on the new one.
+            hints = start_hints(request.dirs, recursive=request.push.recursive,
+                                poll=request.poll, wake=self.wake, warn=self.warn)  # fmt: skip
+            with hints as (method, poll):
+                if not announced:
+                    self.started(WatchStart(request.dirs, method, self.settings.app_id,
+                                            self.settings.api_url))  # fmt: skip
+                    ops.ready(f"{', '.join(printable(d) for d in request.dirs)} ({method})")
+                    announced = True
+                while not stop.is_set() and loop.rescan():
+                    ops.tick()
+                    loop.upkeep()
+                    due = loop.take_due()
+                    if due:
+                        if not self._send(due):
+                            return
+                        continue
+                    loop.wait(self.wake, poll, stop)
+        ops.stopping()  # stopped by `stop` (SIGTERM seen by the caller), not by an interrupt
+
+    def _send(self, due: list[LocalFile]) -> bool:
+        """Push the files that are due; False once interrupted."""
+        pusher = Pusher(self.clients.api, self.clients.storage, self.options, self.events,
+                        self.journal, heartbeat=self.ops)  # fmt: skip
+        outcome = pusher.run(due)
+        self.loop.finished(due, outcome.results)
+        if outcome.fatal is not None:
+            raise outcome.fatal
+        return not outcome.interrupted
 
 
 class _Counted:

@@ -5,7 +5,7 @@ _productiv_upload_spec() {
     case $1 in
         "")
             commands="push check history status sandbox watch config"
-            flags="--version --install-completion --show-completion -h --help"
+            flags="--version -h --help"
             values=""
             files=""
             dirs=""

@@ -10,8 +10,6 @@ complete --command productiv-upload --condition '__fish_use_subcommand' --argume
 complete --command productiv-upload --condition '__fish_use_subcommand' --arguments watch --description 'Upload files as they appear in folders, once each has settled; runs until stopped'
 complete --command productiv-upload --condition '__fish_use_subcommand' --arguments config --description 'Inspect the resolved settings'
 complete --command productiv-upload --condition '__fish_use_subcommand' --long-option version --description 'Show the version and exit'
-complete --command productiv-upload --condition '__fish_use_subcommand' --long-option install-completion --description 'Install completion for the current shell'
-complete --command productiv-upload --condition '__fish_use_subcommand' --long-option show-completion --description 'Show completion for the current shell, to copy it or customize the installation'
 complete --command productiv-upload --condition '__fish_use_subcommand' --short-option h --long-option help --description 'Show this message and exit'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --short-option r --long-option recursive --description 'Upload every regular file below the directories given'
 complete --command productiv-upload --condition '__fish_seen_subcommand_from push' --long-option files-from --require-parameter --force-files --description 'Read paths from FILE, one per line (\'-\' for stdin)'

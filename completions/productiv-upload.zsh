@@ -6,8 +6,6 @@ _productiv_upload() {
     local curcontext=$curcontext state line
     _arguments -C \
         '--version[Show the version and exit]' \
-        '--install-completion[Install completion for the current shell]' \
-        '--show-completion[Show completion for the current shell, to copy it or customize the installation]' \
         '(-h --help)-h[Show this message and exit]' \
         '(-h --help)--help[Show this message and exit]' \
         '1: :->command' \

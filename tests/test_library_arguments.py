@@ -219,7 +219,7 @@ def test_the_documented_signature_still_works(
     for path in files:
         os.utime(path, (old, old))
 
-    # The signature INTERFACE.md gives, every parameter passed by keyword.
+    # Every parameter README's "From Python" describes, each passed by keyword.
     result = push(
         [str(tmp_path / "exports" / "*.json")], app_id=SANDBOX_APP_ID, api_url=sandbox.api_url,
         access_token="sandbox-token", client_id=None, client_secret=None, token_url=None,

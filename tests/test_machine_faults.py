@@ -2,8 +2,9 @@
 
 Each fault is provoked for real (a small tmpfs is a real full disk, /dev/full a real full
 device, a file where a folder should be is a real file) and the tool runs as a real process.
-Each must end as INTERFACE.md says: one message naming the path and the system's reason, no
-traceback, nothing lost, and a rerun in a sane environment sends the rest and nothing twice.
+Each must end as README's "When the machine itself is the problem" says: one message naming
+the path and the system's reason, no traceback, nothing lost, and a rerun in a sane environment
+sends the rest and nothing twice.
 """
 
 from __future__ import annotations

@@ -47,6 +47,9 @@ app = typer.Typer(
     name="productiv-upload",
     help=PROGRAM_HELP,
     pretty_exceptions_enable=False,
+    # The static scripts in completions/ are the way (README, "Shell completion"): typer's
+    # own would start the whole command line on every Tab.
+    add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 config_app = typer.Typer(cls=typer_classes.Group, help="Inspect the resolved settings.")

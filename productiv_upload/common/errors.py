@@ -1,4 +1,4 @@
-"""The errors that end a run, and the exit codes they map to (see INTERFACE.md).
+"""The errors that end a run, and the exit codes they map to (README, "Exit codes").
 
 A failure that concerns one file is not an exception: it is a `FileResult` with status "failed".
 The exceptions here end the whole command; the CLI catches them in one place.

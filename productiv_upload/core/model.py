@@ -1,5 +1,5 @@
 """The data every room shares: files found and their identities, per-file results, and the JSON
-report of INTERFACE.md (version 1)."""
+report (README, "The JSON report", version 1)."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ class PushResult:
         return self.exit_code == 0
 
     def report(self) -> dict[str, Any]:
-        """The JSON report of INTERFACE.md (version 1), as `push --json` prints it."""
+        """The JSON report (README, "The JSON report", version 1), as `push --json` prints it."""
         assert self._report is not None
         return self._report.to_json()
 

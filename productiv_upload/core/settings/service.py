@@ -24,7 +24,8 @@ DEFAULT_TOKEN_URL = "https://login.api.productiv.com/oauth2/token"  # noqa: S105
 # service) storage may be anywhere, so no default restriction is imposed there.
 PRODUCTION_STORAGE_HOSTS: tuple[str, ...] = ("*.amazonaws.com",)
 MAX_TOKEN_FILE_BYTES = 64 * 1024
-# The file names the units give `LoadCredential=` (see contrib/systemd/ and INTERFACE.md).
+# The file names the units give `LoadCredential=` (contrib/systemd/; README, "Credentials from
+# systemd").
 ACCESS_TOKEN_CREDENTIAL = "productiv-access-token"  # noqa: S105 (a file name)
 CLIENT_ID_CREDENTIAL = "productiv-client-id"
 CLIENT_SECRET_CREDENTIAL = "productiv-client-secret"  # noqa: S105 (a file name)

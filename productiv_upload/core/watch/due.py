@@ -29,7 +29,7 @@ import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-MAX_RETRY_WAIT = 3600.0  # INTERFACE.md: the retry backoff doubles up to one hour
+MAX_RETRY_WAIT = 3600.0  # README, "Watching a folder": the retry wait doubles up to an hour
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from productiv_upload.core.journal import Journal, JournalError
 from productiv_upload.core.journal.runs import Figures, RunLog, Waiting
 from productiv_upload.core.model import FileResult, Status
 
-REFRESH_S = 15.0  # INTERFACE.md: the metrics file is rewritten at least this often
+REFRESH_S = 15.0  # README, "Metrics for Prometheus": rewritten at least this often
 SOON_S = 1.0  # and not more often than this when files finish
 
 

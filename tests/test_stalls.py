@@ -28,7 +28,7 @@ from rich.console import Console
 from productiv_upload.cli.commands.watch import WatchPrinter
 from productiv_upload.cli.output.live import LiveView
 from productiv_upload.cli.output.present import PlainPresenter
-from productiv_upload.common.sockets import unacknowledged_bytes
+from productiv_upload.common.platform.sockets import unacknowledged_bytes
 from productiv_upload.core.model import LocalFile
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from productiv_upload.service import storage as storage_module

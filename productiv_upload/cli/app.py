@@ -617,6 +617,11 @@ def main() -> None:
     )
     sys.stdout = redacting(sys.stdout, redactor)
     sys.stderr = redacting(sys.stderr, redactor)
+    # A shell hook that typer's --install-completion wrote before it was turned off still asks
+    # through $_PRODUCTIV_UPLOAD_COMPLETE: it keeps its answers, though the options are gone.
+    from typer._completion_classes import completion_init  # typer is held below 0.30
+
+    completion_init()
     try:
         app(prog_name="productiv-upload", obj=redactor)
     except SystemExit as exit_:

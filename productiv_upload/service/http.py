@@ -18,7 +18,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from productiv_upload import __version__
-from productiv_upload.common.sockets import KEEPALIVE_SOCKET_OPTIONS
+from productiv_upload.common.platform.sockets import KEEPALIVE_SOCKET_OPTIONS
 from productiv_upload.service.faults import diagnose, retrying_cannot_help
 from productiv_upload.service.retry import MAX_RETRY_AFTER_S
 from productiv_upload.service.trust import resolve_trust

@@ -19,7 +19,7 @@ from urllib3.connection import HTTPConnection
 from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.wait import wait_for_read
 
-from productiv_upload.common.sockets import KEEPALIVE_SOCKET_OPTIONS
+from productiv_upload.common.platform.sockets import KEEPALIVE_SOCKET_OPTIONS
 from productiv_upload.service.faults import CA_ADVICE
 from productiv_upload.service.http import (
     DEFAULT_CONNECT_TIMEOUT_S,

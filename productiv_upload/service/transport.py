@@ -6,7 +6,7 @@ moving. Here the socket is non-blocking while a request goes out, and every wait
 ends when the socket is ready, or when nothing at all has moved for `--timeout` seconds. Once
 the body is handed to the kernel, the wait for the answer watches the kernel's queue of bytes
 the peer has not acknowledged: while it shrinks the body is still on its way, and the answer's
-clock starts only when it is empty (see `common.sockets`).
+clock starts only when it is empty (see `common/platform/sockets.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import urllib3
 
-from productiv_upload.common.sockets import enable_keepalive, unacknowledged_bytes
+from productiv_upload.common.platform.sockets import enable_keepalive, unacknowledged_bytes
 
 # How often a wait wakes to look at the send queue: often enough to tell progress from silence
 # within a fraction of a second, rarely enough to cost nothing next to a transfer. A ready

@@ -9,9 +9,7 @@ used only on a system with no store. Verification itself can never be turned off
 from __future__ import annotations
 
 import os
-import re
 import ssl
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,13 +17,17 @@ import certifi
 import truststore
 
 from productiv_upload.common.errors import UsageError
+from productiv_upload.common.platform.certificates import (
+    HASHED_NAME,
+    system_store_exists,
+    system_store_location,
+)
 from productiv_upload.common.text import printable
 
 # The variables other tools read, in the order that the first one set wins (README: "Company
 # networks"); PRODUCTIV_CA_BUNDLE and the config file come before them all.
 BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 OPENSSL_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
-_HASHED_NAME = re.compile(r"^[0-9a-fA-F]{8}\.\d+$")  # OpenSSL's c_rehash names in a CA folder
 
 
 @dataclass(frozen=True)
@@ -142,48 +144,9 @@ def _checked_folder(path: str, source: str) -> str:
         names = os.listdir(path)
     except OSError as error:
         raise UsageError(f"cannot read {shown}: {error.strerror}") from None
-    if not any(_HASHED_NAME.match(name) for name in names):
+    if not any(HASHED_NAME.match(name) for name in names):
         raise UsageError(
             f"{shown} holds no hashed certificate names (run `openssl rehash` on it), "
             "or give a PEM file with --ca-bundle"
         )
     return path
-
-
-def system_store_exists() -> bool:
-    """Whether the system offers a store (macOS and Windows always do)."""
-    return not sys.platform.startswith("linux") or system_store_location() != "none found"
-
-
-def system_store_location() -> str:
-    """Where OpenSSL finds the system's CAs on Linux (what truststore uses there)."""
-    if not sys.platform.startswith("linux"):
-        return {"darwin": "Keychain", "win32": "Windows certificate store"}.get(
-            sys.platform, sys.platform
-        )
-    defaults = ssl.get_default_verify_paths()
-    if defaults.cafile:
-        # As an administrator knows it: Debian's /usr/lib/ssl/cert.pem is a link to
-        # /etc/ssl/certs/ca-certificates.crt, which update-ca-certificates writes.
-        return os.path.realpath(defaults.cafile)
-    if (
-        defaults.capath
-        and os.path.isdir(defaults.capath)
-        and any(_HASHED_NAME.match(name) for name in os.listdir(defaults.capath))
-    ):
-        return defaults.capath
-    for candidate in _CA_FILE_CANDIDATES:
-        if os.path.isfile(candidate):
-            return candidate
-    return "none found"
-
-
-# Where distributions keep the bundle when OpenSSL's own default is missing (truststore looks
-# at the same places).
-_CA_FILE_CANDIDATES = (
-    "/etc/ssl/cert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/pki/tls/cert.pem",
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/ssl/ca-bundle.pem",
-)

@@ -9,13 +9,12 @@ ReadDirectoryChangesW on Windows); where it cannot start, polling takes over.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
+
+from productiv_upload.common.platform.procfs import filesystem_type
 
 FALLBACK_POLL_S = 2.0
-MOUNTINFO = Path("/proc/self/mountinfo")
 # File systems whose files other machines write: the local kernel sends no events for those
 # writes, so such folders are polled.
 REMOTE_FS_TYPES = frozenset(
@@ -71,22 +70,6 @@ def start_hints(
 
 
 def remote_fs_type(folder: str, mountinfo: str | None = None) -> str | None:
-    """The type of the file system `folder` is on, if it is a network one (Linux only)."""
-    if mountinfo is None:
-        try:
-            mountinfo = MOUNTINFO.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None  # not Linux: the OS facility is trusted
-    path = os.path.realpath(folder)
-    best, best_type = "", ""
-    for line in mountinfo.splitlines():
-        # "36 35 98:0 /root /mnt/point rw,noatime master:1 - ext3 /dev/root rw,errors=continue"
-        fields, _, rest = line.partition(" - ")
-        parts = fields.split()
-        if len(parts) < 5 or not rest:
-            continue
-        mount_point = parts[4].replace("\\040", " ")
-        inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, best_type = mount_point, rest.split()[0]
-    return best_type if best_type in REMOTE_FS_TYPES else None
+    """The type of the file system `folder` is on, if it is a network one (known on Linux)."""
+    kind = filesystem_type(folder, mountinfo)
+    return kind if kind in REMOTE_FS_TYPES else None

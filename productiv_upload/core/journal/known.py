@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from productiv_upload.common.platform.files import open_to_read
 from productiv_upload.core.journal.store import Journal, folder_of
 from productiv_upload.core.model import Identity, LocalFile
 
@@ -30,8 +31,7 @@ class Content:
 def content_of(path: str) -> Content | None:
     """The file's SHA-256 and, if it held still while read, its identity; None if unreadable."""
     try:
-        # O_NONBLOCK: a path that became a FIFO since discovery must not hang the run.
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
+        with os.fdopen(open_to_read(path), "rb") as stream:
             before = os.fstat(stream.fileno())
             if not stat.S_ISREG(before.st_mode):
                 return None

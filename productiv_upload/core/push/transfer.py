@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import urllib3
 
+from productiv_upload.common.platform.files import open_to_read
 from productiv_upload.common.redact import redact
 from productiv_upload.common.text import printable
 from productiv_upload.core.model import Identity, LocalFile
@@ -133,8 +134,7 @@ def put_file(
     `on_wait` hears how long nothing has moved, during a long silence (see StorageClient.put).
     """
     try:
-        # O_NONBLOCK: if the path became a FIFO since discovery, opening it must not hang.
-        fd = os.open(file.path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = open_to_read(file.path)  # a FIFO put in the file's place does not hang it
     except OSError as error:
         return PutOutcome(False, error=f"cannot open the file: {error.strerror}")
     with os.fdopen(fd, "rb", buffering=0) as stream:

@@ -11,6 +11,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from productiv_upload.common.errors import LockHeld, UsageError
+from productiv_upload.common.platform.procfs import UNKNOWN, command_words, flock_holder
 from productiv_upload.common.text import printable
 from productiv_upload.core.settings.state_dir import state_dir_problem
 
@@ -100,10 +101,10 @@ def lock_holder(state_dir: Path, api_url: str, app_id: str) -> Holder | None:
     except OSError:
         return None
     owner = _read_owner(owner_file)
-    pid = _kernel_lock_holder(info)
+    pid = flock_holder(info)
     if pid is None:
         return None
-    if pid == _UNKNOWN:
+    if pid == UNKNOWN:
         if owner is None or not _alive(owner.pid):
             return None
         return owner
@@ -114,31 +115,9 @@ def lock_holder(state_dir: Path, api_url: str, app_id: str) -> Holder | None:
     return Holder(pid, _command_of(pid), None)
 
 
-_UNKNOWN = -1
-
-
-def _kernel_lock_holder(info: os.stat_result) -> int | None:
-    """The PID holding an flock on this file per /proc/locks; None if nobody; -1 if unknown."""
-    try:
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return _UNKNOWN
-    where = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
-    for line in table.splitlines():
-        fields = line.split()
-        # "1: FLOCK  ADVISORY  WRITE 3568 fe:00:2146392 0 EOF"; "->" marks a waiter.
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == where and fields[4].isdigit():
-            return int(fields[4])
-    return None
-
-
 def _command_of(pid: int) -> str | None:
-    """ "push" or "watch", from a process's arguments (Linux), or None if they do not say."""
-    try:
-        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    for word in arguments:
+    """ "push" or "watch", from a process's arguments, or None if they do not say."""
+    for word in command_words(pid) or []:
         if word in (b"push", b"watch"):
             return word.decode()
     return None

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from productiv_upload.common.errors import UsageError
+from productiv_upload.common.platform.folders import config_folder
 from productiv_upload.common.text import printable
 
 CONFIG_ENV = "PRODUCTIV_UPLOAD_CONFIG"
@@ -68,14 +68,7 @@ class Profile:
 
 
 def default_config_path(environ: Mapping[str, str]) -> Path:
-    home = Path(environ.get("HOME") or Path.home())
-    if sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    elif os.name == "nt":
-        base = Path(environ.get("APPDATA") or home / "AppData" / "Roaming")
-    else:
-        base = Path(environ.get("XDG_CONFIG_HOME") or home / ".config")
-    return base / "productiv-upload" / "config.toml"
+    return config_folder(environ) / "config.toml"
 
 
 def config_path(environ: Mapping[str, str]) -> Path:

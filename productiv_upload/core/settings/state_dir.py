@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from productiv_upload.common.platform.folders import state_folder
 from productiv_upload.common.text import printable
-
-APP_DIR = "productiv-upload"
-
-
-def default_state_dir(environ: Mapping[str, str]) -> Path:
-    """The platform's per-user state folder (XDG_STATE_HOME on Linux)."""
-    home = Path(environ.get("HOME") or Path.home())
-    if sys.platform == "darwin":
-        return home / "Library" / "Application Support" / APP_DIR
-    if os.name == "nt":
-        return Path(environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / APP_DIR
-    return Path(environ.get("XDG_STATE_HOME") or home / ".local" / "state") / APP_DIR
 
 
 def resolve_state_dir(flag: Path | None, environ: Mapping[str, str]) -> Path:
@@ -32,7 +19,7 @@ def state_dir_and_source(flag: Path | None, environ: Mapping[str, str]) -> tuple
         return flag, "--state-dir"
     if environ.get("PRODUCTIV_UPLOAD_STATE_DIR"):
         return Path(environ["PRODUCTIV_UPLOAD_STATE_DIR"]), "PRODUCTIV_UPLOAD_STATE_DIR"
-    return default_state_dir(environ), "default"
+    return state_folder(environ), "default"
 
 
 def state_dir_problem(folder: Path, error: OSError) -> str:

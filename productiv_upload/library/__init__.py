@@ -1,7 +1,8 @@
 """The Python face of the tool: `push(...)` for orchestrators (Airflow, Dagster, Prefect, scripts).
 
-It runs the same core as the command line (`core.run.execute_push`), prints nothing, and hands
-back a `PushResult` whose `exit_code` is the one the command would give for the same outcome.
+It runs the same core as the command line (`execute_push` in core/push/run.py), prints nothing,
+and hands back a `PushResult` whose `exit_code` is the one the command would give for the same
+outcome.
 `arguments` checks what a caller passes and keeps push() in step with the command line.
 """
 

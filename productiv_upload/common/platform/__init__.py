@@ -7,6 +7,7 @@ each part below says what it falls back to; outside this package only systemd's 
     folders.py       the per-user state and config folders (XDG on Linux; macOS, Windows)
     files.py         opening a file to read without blocking on a FIFO put in its place
     procfs.py        Linux's /proc: who holds a file lock, a process's command, the mounts
+    processes.py     whether a process runs (without signal 0 on Windows, which would end it)
     sockets.py       TCP keepalive, and the bytes sent that are not yet acknowledged
     certificates.py  where the system's trusted certificates are, and whether there are any
 """

@@ -11,6 +11,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from productiv_upload.common.errors import LockHeld, UsageError
+from productiv_upload.common.platform.processes import is_alive
 from productiv_upload.common.platform.procfs import UNKNOWN, command_words, flock_holder
 from productiv_upload.common.text import printable
 from productiv_upload.core.settings.state_dir import state_dir_problem
@@ -105,7 +106,7 @@ def lock_holder(state_dir: Path, api_url: str, app_id: str) -> Holder | None:
     if pid is None:
         return None
     if pid == UNKNOWN:
-        if owner is None or not _alive(owner.pid):
+        if owner is None or not is_alive(owner.pid):
             return None
         return owner
     if owner is not None and owner.pid == pid:
@@ -133,16 +134,6 @@ def _read_owner(path: Path) -> Holder | None:
     kind = lines[1] if len(lines) > 1 and lines[1] in ("push", "watch") else None
     since = int(lines[2]) if len(lines) > 2 and lines[2].isdigit() else None
     return Holder(int(lines[0]), kind, since)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, alive
-    return True
 
 
 def _lock_files(state_dir: Path, api_url: str, app_id: str) -> tuple[Path, Path]:

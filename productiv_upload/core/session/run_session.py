@@ -9,7 +9,8 @@
 
 The service's settings (app, URLs, credentials, trust) and the state folder are resolved
 first, even for a run with nothing to send: a cron job whose spool is empty today must not pass
-as healthy without credentials. Closing the session closes what it opened, in reverse.
+as healthy without credentials. Closing the session closes the journal and releases the lock;
+the clients' connections go with the process.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ import typer.main
 from productiv_upload import FileResult, LockHeld, UsageError, push
 from productiv_upload.cli.app import app
 from productiv_upload.core.session.lock import AppLock
-from productiv_upload.library.arguments import CHECKS, CLI_ONLY, CLI_OPTIONS, PYTHON_ONLY
+from productiv_upload.core.settings import options
+from productiv_upload.library.arguments import CLI_ONLY, CLI_OPTIONS, PYTHON_ONLY
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import make_files
 
@@ -106,23 +107,36 @@ def test_messages_name_parameters_not_command_line_options(
 
 def test_push_has_every_option_of_the_command_or_says_why_not() -> None:
     command: Any = typer.main.get_command(app)
-    options = {}  # each option of `push` by its long name (its argument by metavar): a flag?
+    flags = {}  # each option of `push` by its long name (its argument by metavar): a flag?
     for param in command.commands["push"].params:
         if param.param_type_name == "argument":
-            options[param.metavar] = False
+            flags[param.metavar] = False
         else:
-            options[max(param.opts, key=len)] = bool(param.is_flag)
+            flags[max(param.opts, key=len)] = bool(param.is_flag)
+    taken = {option.flag if option.flags else option.metavar for option in options.PUSH_FUNCTION}
+
+    assert set(flags) == {o.flag if o.flags else o.metavar for o in options.PUSH}
+    assert set(flags) - taken == set(CLI_ONLY), "an option is missing from push()"
+    assert set(CLI_OPTIONS) == set(flags) & taken
+    python_only = {o.name for o in options.PUSH_FUNCTION if not o.flags and not o.argument}
+    assert python_only == set(PYTHON_ONLY)
+    for option in options.PUSH_FUNCTION:
+        if option.flags:
+            assert (option.kind == "flag") == flags[option.flag], option.flag
+
+
+def test_push_s_signature_is_the_spec_s() -> None:
     parameters = inspect.signature(push).parameters
 
-    assert set(options) == set(CLI_OPTIONS) | set(CLI_ONLY), "an option is missing from push()"
-    assert not set(CLI_OPTIONS) & set(CLI_ONLY)
-    named = {CLI_OPTIONS[o].split("=")[0]: o for o in CLI_OPTIONS}
-    assert set(parameters) == set(named) | set(PYTHON_ONLY)
-    assert set(CHECKS) == set(parameters)  # every argument is checked
-    for parameter, option in named.items():
-        flag = CLI_OPTIONS[option].endswith("=True")
-        assert flag == options[option], option
-        assert flag == isinstance(parameters[parameter].default, bool), parameter
+    assert list(parameters) == [option.name for option in options.PUSH_FUNCTION]
+    for option in options.PUSH_FUNCTION:
+        default = parameters[option.name].default
+        if option.argument:
+            assert default is inspect.Parameter.empty
+        elif option.kind == "texts":
+            assert tuple(default) == (), option.name
+        else:
+            assert default == option.default, option.name
 
 
 def test_an_empty_spool_with_allow_empty_is_a_success(

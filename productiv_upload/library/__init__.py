@@ -12,17 +12,16 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from productiv_upload.common.errors import UploadError
 from productiv_upload.common.redact import Redactor
 from productiv_upload.core.model import FileResult, RunReport
 from productiv_upload.core.push.run import NullRunEvents, execute_push
-from productiv_upload.core.settings.limits import DEFAULT_RETENTION_DAYS
+from productiv_upload.core.settings import options
 from productiv_upload.core.settings.push import PushRequest
-from productiv_upload.core.settings.transfer import TransferSettings
-from productiv_upload.library.arguments import bytes_per_second, check_arguments, python_words
+from productiv_upload.core.settings.spec import settings_of
+from productiv_upload.library.arguments import check_arguments, python_words, values_of
 
 logger = logging.getLogger("productiv_upload")
 # A library never prints: warnings go to logging, which shows nothing until the caller sets it up.
@@ -68,17 +67,17 @@ def push(
     recursive: bool = False,
     exclude: Iterable[str] = (),
     allow_empty: bool = False,
-    concurrency: int = 8,
-    batch_size: int = 100,
-    retries: int = 5,
-    timeout: float = 60.0,
+    concurrency: int = options.CONCURRENCY.default,
+    batch_size: int = options.BATCH_SIZE.default,
+    retries: int = options.RETRIES.default,
+    timeout: float = options.TIMEOUT.default,
     force: bool = False,
     checksum: bool = False,
-    journal_retention_days: float = DEFAULT_RETENTION_DAYS,
+    journal_retention_days: float = options.JOURNAL_RETENTION.default,
     dry_run: bool = False,
     min_age: float | None = None,
-    max_age: float = 12.0,
-    wait_lock: float = 0.0,
+    max_age: float = options.MAX_AGE.default,
+    wait_lock: float = options.WAIT_LOCK.default,
     limit_rate: float | str | None = None,
     move_to: PathArgument | None = None,
     delete_after: bool = False,
@@ -107,22 +106,9 @@ def push(
     Raises UsageError (bad usage or input, before any request), AccessRefused (the service
     refused the credentials or the app) or LockHeld (another push holds the app's lock).
     """
-    check_arguments(
-        {
-            "paths": paths, "app_id": app_id, "api_url": api_url, "access_token": access_token,
-            "client_id": client_id, "client_secret": client_secret, "token_url": token_url,
-            "token_file": token_file, "ca_bundle": ca_bundle, "profile": profile,
-            "state_dir": state_dir,
-            "storage_hosts": storage_hosts, "recursive": recursive, "exclude": exclude,
-            "allow_empty": allow_empty, "concurrency": concurrency, "batch_size": batch_size,
-            "retries": retries, "timeout": timeout, "force": force, "checksum": checksum,
-            "journal_retention_days": journal_retention_days, "dry_run": dry_run,
-            "min_age": min_age, "max_age": max_age, "wait_lock": wait_lock,
-            "limit_rate": limit_rate, "move_to": move_to, "delete_after": delete_after,
-            "metrics_file": metrics_file,
-            "upload_type": upload_type, "on_file": on_file,
-        }
-    )  # fmt: skip
+    # The parameters, by name, before anything else is bound (twine's `vars(args)`).
+    arguments = dict(locals())
+    check_arguments(arguments)
     redactor = Redactor()
     redactor.add(access_token, client_secret, os.environ.get("PRODUCTIV_ACCESS_TOKEN"),
                  os.environ.get("PRODUCTIV_CLIENT_SECRET"))  # fmt: skip
@@ -135,21 +121,7 @@ def push(
 
     callback = _Callback(on_file, redactor)
     try:
-        request = PushRequest(
-            paths=[os.fspath(p) for p in paths], recursive=recursive, excludes=list(exclude),
-            allow_empty=allow_empty, app_id=app_id, api_url=api_url, access_token=access_token,
-            client_id=client_id, client_secret=client_secret, token_url=token_url,
-            token_file=_path(token_file), ca_bundle=_path(ca_bundle), profile=profile,
-            storage_hosts=list(storage_hosts),
-            transfer=TransferSettings(concurrency=concurrency, batch_size=batch_size,
-                                      retries=retries, timeout=timeout,
-                                      limit_rate=bytes_per_second(limit_rate),
-                                      upload_type=upload_type),
-            force=force, state_dir=_path(state_dir), wait_lock=wait_lock,
-            move_to=_path(move_to), delete_after=delete_after, dry_run=dry_run,
-            max_age_hours=max_age, min_age=min_age, checksum=checksum,
-            journal_retention_days=journal_retention_days, metrics_file=_path(metrics_file),
-        )  # fmt: skip
+        request = settings_of(PushRequest, values_of(arguments))
         run = execute_push(request, callback, warn=warn, on_secret=redactor.add)
     except UploadError as error:
         raise _masked(error, redactor) from None
@@ -205,10 +177,6 @@ class _Callback(NullRunEvents):
                 f"{len(report.not_started)} not sent; push() again sends the rest"
             )
         return self.error
-
-
-def _path(value: PathArgument | None) -> Path | None:
-    return Path(value) if value is not None else None
 
 
 def _masked_result(result: FileResult, redactor: Redactor) -> FileResult:

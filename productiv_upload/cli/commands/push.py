@@ -49,7 +49,7 @@ class PushOutput:
     sandbox: bool = False
     keep_sandbox: bool = False  # keep the sandbox's folder (removed at the end otherwise)
     json_report: bool = False
-    report_path: Path | None = None
+    report: Path | None = None
     log_file: Path | None = None
     quiet: bool = False
     debug: bool = False
@@ -88,12 +88,12 @@ def _run_push(
     stderr: TextIO,
     redactor: Redactor,
 ) -> int:
-    if output.report_path is not None:
-        if output.report_path.is_file():
+    if output.report is not None:
+        if output.report.is_file():
             # A report describes this run or does not exist: never a stale one after an early
             # exit.
-            output.report_path.unlink()
-        check_writable(output.report_path, "--report")
+            output.report.unlink()
+        check_writable(output.report, "--report")
     if output.log_file is not None and not request.dry_run:
         check_writable(output.log_file, "--log-file")
     stop = Stop()
@@ -204,18 +204,18 @@ def _write_reports(
     output: PushOutput, report: RunReport, stdout: TextIO, redactor: Redactor
 ) -> list[str]:
     """stdout's report (--json) and --report's; what could not be written, if anything."""
-    if not output.json_report and output.report_path is None:
+    if not output.json_report and output.report is None:
         return []
     document = redactor(json.dumps(report.to_json()))
     if output.json_report:
         stdout.write(document + "\n")
-    if output.report_path is None:
+    if output.report is None:
         return []
     try:
-        write_whole(output.report_path, (document + "\n").encode("utf-8"))
+        write_whole(output.report, (document + "\n").encode("utf-8"))
     except OSError as error:
         # Checked before anything was sent; if it fails now, the uploads still stand.
-        return [f"cannot write --report {printable(str(output.report_path))}: {describe(error)}"]
+        return [f"cannot write --report {printable(str(output.report))}: {describe(error)}"]
     return []
 
 

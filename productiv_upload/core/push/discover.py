@@ -42,19 +42,19 @@ def discover(
     recursive: bool = False,
     allow_empty: bool = False,
     literal_paths: Iterable[str] = (),
-    excludes: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> Discovery:
     """Expand `inputs` into regular files, or raise UsageError naming every bad input.
 
-    `literal_paths` (from --files-from) are taken as paths, never as patterns; `excludes` leave
-    out the files they match.
+    `literal_paths` (from --files-from) are taken as paths, never as patterns; `exclude`'s
+    patterns leave out the files they match.
     """
     found = Discovery()
     seen: set[tuple[int, int, str]] = set()
     owner_of_name: dict[str, str] = {}
     problems: list[str] = []
     given_any = False
-    excluded = exclusion(excludes)
+    excluded = exclusion(exclude)
 
     def expansions() -> Iterator[Iterator[tuple[str, bool]]]:
         for given in inputs:

@@ -270,7 +270,7 @@ def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:
     elif not request.paths:
         raise UsageError("no files given: name files, directories or patterns, or --files-from")
     return discover(request.paths, recursive=request.recursive, allow_empty=request.allow_empty,
-                    literal_paths=literal, excludes=request.excludes)  # fmt: skip
+                    literal_paths=literal, exclude=request.exclude)  # fmt: skip
 
 
 def _skipped(file: LocalFile) -> FileResult:
@@ -349,12 +349,12 @@ def _warn_old_files(
     request: PushRequest, files: list[LocalFile], warn: Callable[[str], None]
 ) -> None:
     """Productiv only guarantees aggregating events pushed within 12 hours of happening."""
-    cutoff = time.time() - request.max_age_hours * 3600
+    cutoff = time.time() - request.max_age * 3600
     old = sorted((f for f in files if f.mtime_ns / 1e9 < cutoff), key=lambda f: f.mtime_ns)
     if not old:
         return
     warn(
-        f"{plural(len(old), 'file')} last modified more than {request.max_age_hours:g} h ago "
+        f"{plural(len(old), 'file')} last modified more than {request.max_age:g} h ago "
         f"({_some_of([f.path for f in old])}): Productiv only guarantees aggregating events "
         "pushed within 12 hours of when they happened"
     )

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from productiv_upload.common.errors import UsageError
+from productiv_upload.core.settings import options
 from productiv_upload.core.settings.limits import DEFAULT_RETENTION_DAYS
 from productiv_upload.core.settings.service import ServiceSettings, resolve_service
 from productiv_upload.core.settings.transfer import TransferSettings
@@ -13,13 +15,16 @@ from productiv_upload.core.settings.transfer import TransferSettings
 
 @dataclass(frozen=True)
 class PushRequest:
-    """What to push and how; `watch` builds one for the settings it shares with push."""
+    """What to push and how; `watch` builds one for the settings it shares with push.
 
-    paths: list[str]
+    Its fields are named as the options are (core/settings/options.py), so that
+    `settings_of(PushRequest, values)` builds it, and its transfer part, from them."""
+
+    paths: list[str] = field(default_factory=list)
     recursive: bool = False
     files_from: str | None = None
     null: bool = False
-    excludes: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
     allow_empty: bool = False
     app_id: str | None = None
     api_url: str | None = None
@@ -35,16 +40,21 @@ class PushRequest:
     transfer: TransferSettings = field(default_factory=TransferSettings)
     force: bool = False
     state_dir: Path | None = None
-    wait_lock: float = 0.0
+    wait_lock: float = options.WAIT_LOCK.default
     move_to: Path | None = None
     delete_after: bool = False
     dry_run: bool = False
-    max_age_hours: float = 12.0
+    max_age: float = options.MAX_AGE.default  # hours
     min_age: float | None = None  # seconds; younger files are deferred to a later run
     checksum: bool = False  # compare every known file by content, not by stat() alone
     metrics_file: Path | None = None  # Prometheus text for node_exporter, replaced each run
     # Rows for files no longer in place (moved, deleted, replaced) are kept this long.
     journal_retention_days: float = DEFAULT_RETENTION_DAYS
+
+    def __post_init__(self) -> None:
+        # The rules between options, for the command line and push() alike.
+        if self.move_to is not None and self.delete_after:
+            raise UsageError("choose --move-to or --delete-after, not both")
 
     def resolve_service(self, environ: Mapping[str, str], *, sends: bool) -> ServiceSettings:
         """The service, credentials and trust this request names, from flags, environment and

@@ -65,7 +65,7 @@ class WatchLoop:
         # Sent (or found in the journal) and still in the folder: not looked at again until it
         # changes. Entries go when the file goes, so this holds only what is there now.
         self._done: dict[str, Fingerprint] = {}
-        self._excluded = exclusion(request.push.excludes)
+        self._excluded = exclusion(request.push.exclude)
         move_to = request.push.move_to
         self._ignore = [str(move_to)] if move_to is not None else []
         # What each file in the current batch looked like when it was taken: if it changes

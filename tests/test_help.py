@@ -148,8 +148,12 @@ def test_no_option_states_its_default_twice() -> None:
 
 
 def environment_variables_read() -> set[str]:
-    """Every PRODUCTIV_* variable named in the package's code outside the CLI's help."""
-    found: set[str] = set()
+    """Every PRODUCTIV_* variable the settings read: those the option spec gives its options,
+    and those named in the package's code outside the spec's help texts."""
+    from productiv_upload.core.settings import options
+    from productiv_upload.core.settings.spec import Option
+
+    found = {o.env for o in vars(options).values() if isinstance(o, Option) and o.env}
     for path in PACKAGE.rglob("*.py"):
         if path.parent.name != "sandbox" and path.name != "options.py":
             found |= set(re.findall(r"[\"'](PRODUCTIV_[A-Z_]+)[\"']", path.read_text()))

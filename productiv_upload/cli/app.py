@@ -158,7 +158,7 @@ def sandbox_command(**given: Any) -> None:
 def watch_command(ctx: typer.Context, **given: Any) -> None:
     """Upload files as they appear in folders, once each has settled; runs until stopped."""
     from productiv_upload.cli.commands.watch import run_watch_command
-    from productiv_upload.core.watch.memory import WatchRequest
+    from productiv_upload.core.settings.watch import WatchRequest
 
     values = values_of(options.WATCH, given)
     request = _settings(WatchRequest, values)

@@ -12,12 +12,12 @@ from productiv_upload.common.redact import Redactor
 from productiv_upload.common.text import printable
 from productiv_upload.core.session.run_session import RunSession
 from productiv_upload.core.settings.config_file import CONFIG_ENV, PROFILE_ENV, config_path
-from productiv_upload.core.settings.push import PushRequest
 from productiv_upload.core.settings.service import (
     DEFAULT_API_URL,
     describe_storage_hosts,
     resolve_service,
 )
+from productiv_upload.core.settings.shared import ServiceChoice, StateSettings
 from productiv_upload.core.settings.state_dir import state_dir_and_source
 from productiv_upload.core.settings.transfer import TransferSettings
 from productiv_upload.service.faults import proxy_for
@@ -41,13 +41,13 @@ def run_check(
 ) -> int:
     """Get a token if needed and ask for one upload URL; PUT nothing."""
     redactor = redactor or Redactor()
-    request = PushRequest(
-        paths=[], app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
+    choice = ServiceChoice(
+        app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
         profile=profile, storage_hosts=storage_hosts or [], ca_bundle=ca_bundle,
-        transfer=TransferSettings(retries=1, timeout=timeout),
     )  # fmt: skip
+    transfer = TransferSettings(retries=1, timeout=timeout)
     # Opened as push and watch open theirs; check takes no lock and keeps no journal.
-    session = RunSession.open(request, environ, kind="check")
+    session = RunSession.open(choice, StateSettings(), environ, kind="check")
     service = session.service
     assert service.credentials is not None
     stdout.write(
@@ -55,7 +55,7 @@ def run_check(
         f"with {service.credentials.source}...\n"
         f"trusting {service.trust.describe()}\n"
     )
-    api = session.connect(request.transfer, on_secret=redactor.add).api
+    api = session.connect(transfer, on_secret=redactor.add).api
     signed_url = api.probe()  # raises AccessRefused (3) or ApiError (1)
     if signed_url is None:
         stdout.write("FAILED: the API answered, but without an upload URL for the probe file\n")

@@ -173,11 +173,11 @@ def start_sandbox(request: PushRequest, keep: bool, stack: contextlib.ExitStack)
     given = [
         flag
         for flag, value in (
-            ("--api-url", request.api_url),
-            ("--token-url", request.token_url),
-            ("--token-file", request.token_file),
-            ("--profile", request.profile),
-            ("--storage-host", request.storage_hosts),
+            ("--api-url", request.service.api_url),
+            ("--token-url", request.service.token_url),
+            ("--token-file", request.service.token_file),
+            ("--profile", request.service.profile),
+            ("--storage-host", request.service.storage_hosts),
         )
         if value
     ]
@@ -190,14 +190,20 @@ def start_sandbox(request: PushRequest, keep: bool, stack: contextlib.ExitStack)
         stack.callback(shutil.rmtree, folder, ignore_errors=True)
     server = None if request.dry_run else stack.enter_context(Sandbox(folder, any_app=True))
     api_url = server.api_url if server is not None else "http://127.0.0.1"
-    app_id = request.app_id or SANDBOX_APP_ID
+    given_app = request.service.app_id
+    app_id = given_app or SANDBOX_APP_ID
     service = ServiceSettings(
         api_url=api_url,
         app_id=app_id,
         token_url=f"{api_url}/oauth2/token",
         credentials=Credentials(access_token=SANDBOX_TOKEN, source="--sandbox"),
-        sources={"api_url": "--sandbox", "app_id": "--app-id" if request.app_id else "--sandbox"},
+        sources={
+            "api_url": "--sandbox",
+            "app_id": "--app-id" if given_app else "--sandbox",
+        },
     )
-    state_dir = request.state_dir or folder / "state"
-    session = RunSession(service, state_dir, metrics_file=request.metrics_file, resumable=False)
+    state_dir = request.state.state_dir or folder / "state"
+    session = RunSession(
+        service, state_dir, metrics_file=request.state.metrics_file, resumable=False
+    )
     return SandboxRun(folder, keep and not request.dry_run, session, server)

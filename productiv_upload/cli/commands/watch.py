@@ -16,7 +16,7 @@ from productiv_upload.common.errors import ExitStatus
 from productiv_upload.common.redact import Redactor
 from productiv_upload.common.text import printable
 from productiv_upload.core.model import FileResult, LocalFile
-from productiv_upload.core.watch.memory import WatchRequest
+from productiv_upload.core.settings.watch import WatchRequest
 from productiv_upload.core.watch.service import WatchStart, run_watch
 
 
@@ -62,7 +62,7 @@ def run_watch_command(
 
     def started(start: WatchStart) -> None:
         folders = ", ".join(printable(d) for d in start.dirs)
-        recursive = " and below" if request.push.recursive else ""
+        recursive = " and below" if request.recursive else ""
         stderr.write(
             f"productiv-upload watch: watching {folders}{recursive} ({start.method}); files "
             f"are sent once unchanged for {request.min_age:g} s, to app "

@@ -99,10 +99,15 @@ def execute_push(
     found = _find_files(request, stdin or sys.stdin.buffer)
     for warning in found.warnings:
         warn(warning)
-    if request.move_to is not None and not request.dry_run:
-        prepare_move_target(request.move_to)
+    if request.spool.move_to is not None and not request.dry_run:
+        prepare_move_target(request.spool.move_to)
     if session is None:
-        session = RunSession.open(request, os.environ if environ is None else environ)
+        session = RunSession.open(
+            request.service,
+            request.state,
+            os.environ if environ is None else environ,
+            need_credentials=not request.dry_run,
+        )
     push = _Push(request, session, found, events, warn, inform, on_secret, stop, started)
     with session:
         if request.dry_run:
@@ -181,7 +186,7 @@ class _Push:
         skipped: list[LocalFile] = []
         if self.candidates:
             # The lock comes first: two runs must not both decide that a file is still to send.
-            session.lock(wait_s=request.wait_lock)
+            session.lock(wait_s=request.state.wait_lock)
             journal = session.open_journal()
             record.started(journal)
             to_send, skipped = self._split(None if request.force else journal)
@@ -209,8 +214,8 @@ class _Push:
         spool_failed = _settle_spool(request, report, found, journal, session.api_key,
                                      self.warn, self.inform)  # fmt: skip
         if journal is not None and self.candidates:
-            _upkeep(journal, session.api_key, session.app_id, request.journal_retention_days,
-                    self.warn)  # fmt: skip
+            retention_days = request.state.journal_retention_days
+            _upkeep(journal, session.api_key, session.app_id, retention_days, self.warn)
         uploaded = [f for f in to_send if results[f.filename].status is Status.UPLOADED]
         _warn_old_files(request, uploaded, self.warn)
         return self._ended(report, outcome, spool_failed, record)
@@ -307,15 +312,16 @@ def _settle_spool(
     inform: Callable[[str], None],
 ) -> bool:
     """--move-to / --delete-after; True when moving or deleting failed for a file."""
-    if request.move_to is None and not request.delete_after:
+    spool = request.spool
+    if not spool.settles:
         return False
     files = {f.filename: f for f in found.files}
-    settled = settle(report.files, files, move_to=request.move_to, delete=request.delete_after)
+    settled = settle(report.files, files, move_to=spool.move_to, delete=spool.delete_after)
     for reason in settled.kept:
         warn(f"not moved or deleted: {reason}")
     for reason in settled.failed:
         warn(f"not moved or deleted (its upload stands and is not sent again): {reason}")
-    verb = f"moved to {request.move_to}" if request.move_to else "deleted"
+    verb = f"moved to {spool.move_to}" if spool.move_to else "deleted"
     if settled.done:
         inform(f"{plural(len(settled.done), 'uploaded file')} {verb}")
         if journal is not None:

@@ -1,8 +1,8 @@
 """A run session: what push, watch and check open before anything is sent, opened one way.
 
-    with RunSession.open(request, environ, kind="push") as session:
+    with RunSession.open(request.service, request.state, environ, kind="push") as session:
         session.check_metrics_file()      # before the lock: a bad path is a usage error
-        session.lock(wait_s=request.wait_lock)
+        session.lock(wait_s=request.state.wait_lock)
         journal = session.open_journal()  # after the lock: two runs never both decide
         record = session.record(warn)     # the run's line in the run log, and the metrics
         clients = session.connect(request.transfer, on_secret=...)
@@ -25,8 +25,8 @@ from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError
 from productiv_upload.core.session.clients import Clients, connect
 from productiv_upload.core.session.lock import AppLock
 from productiv_upload.core.session.record import PushRecord
-from productiv_upload.core.settings.push import PushRequest
 from productiv_upload.core.settings.service import ServiceSettings
+from productiv_upload.core.settings.shared import ServiceChoice, StateSettings
 from productiv_upload.core.settings.state_dir import resolve_state_dir
 from productiv_upload.core.settings.transfer import TransferSettings
 from productiv_upload.service.http import RetryCallback
@@ -58,17 +58,18 @@ class RunSession:
     @classmethod
     def open(
         cls,
-        request: PushRequest,
+        choice: ServiceChoice,
+        state: StateSettings,
         environ: Mapping[str, str],
         *,
         kind: str = "push",
-        sends: bool = True,
+        need_credentials: bool = True,
     ) -> RunSession:
-        """Resolve what `request` names: the service (with credentials when it `sends`), the
-        state folder and the metrics file. Raises UsageError before anything is opened."""
-        service = request.resolve_service(environ, sends=sends)
-        state_dir = resolve_state_dir(request.state_dir, environ)
-        return cls(service, state_dir, metrics_file=request.metrics_file, kind=kind)
+        """Resolve what a request names: the service (with credentials if `need_credentials`),
+        the state folder and the metrics file. Raises UsageError before anything is opened."""
+        service = choice.resolve(environ, need_credentials=need_credentials)
+        state_dir = resolve_state_dir(state.state_dir, environ)
+        return cls(service, state_dir, metrics_file=state.metrics_file, kind=kind)
 
     def __enter__(self) -> RunSession:
         return self

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from productiv_upload.common.errors import UsageError
 from productiv_upload.common.text import printable
+from productiv_upload.core.settings import options
 from productiv_upload.core.settings.config_file import Profile, expand_path, load_profile
+from productiv_upload.core.settings.spec import Option
 from productiv_upload.service.trust import Trust, resolve_trust
 from productiv_upload.service.urls import check_service_url, display_url, parse_host_patterns
 
@@ -78,7 +80,8 @@ def resolve_service(
     chosen = load_profile(profile, environ)
     sources: dict[str, str] = {}
 
-    def pick(name: str, flag_value: str | None, env_name: str, default: str | None) -> str | None:
+    def pick(option: Option, flag_value: str | None, default: str | None) -> str | None:
+        name, env_name = option.name, option.env or ""
         if flag_value is not None:
             sources[name] = "command line"
             return flag_value
@@ -91,15 +94,15 @@ def resolve_service(
         sources[name] = "default"
         return default
 
-    resolved_app = pick("app_id", app_id, "PRODUCTIV_APP_ID", None)
+    resolved_app = pick(options.APP_ID, app_id, None)
     if not resolved_app:
         raise UsageError(
             "no app id: pass --app-id, set PRODUCTIV_APP_ID, or put app_id in the config file"
             + chosen.missing_note()
         )
     check_app_id(resolved_app)
-    resolved_api = pick("api_url", api_url, "PRODUCTIV_API_URL", DEFAULT_API_URL)
-    resolved_token_url = pick("token_url", token_url, "PRODUCTIV_TOKEN_URL", DEFAULT_TOKEN_URL)
+    resolved_api = pick(options.API_URL, api_url, DEFAULT_API_URL)
+    resolved_token_url = pick(options.TOKEN_URL, token_url, DEFAULT_TOKEN_URL)
     assert resolved_api is not None
     assert resolved_token_url is not None
     for name, url in (("api_url", resolved_api), ("token_url", resolved_token_url)):
@@ -110,7 +113,7 @@ def resolve_service(
             raise UsageError(f"{problem}: {printable(display_url(url))}")
 
     flag_hosts = ",".join(storage_hosts) if storage_hosts else None
-    hosts_text = pick("storage_hosts", flag_hosts, "PRODUCTIV_STORAGE_HOSTS", None)
+    hosts_text = pick(options.STORAGE_HOSTS, flag_hosts, None)
     if hosts_text is None:
         production = resolved_api.rstrip("/").lower() == DEFAULT_API_URL
         resolved_hosts = PRODUCTION_STORAGE_HOSTS if production else None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from productiv_upload.common.platform.folders import state_folder
 from productiv_upload.common.text import printable
+from productiv_upload.core.settings import options
 
 
 def resolve_state_dir(flag: Path | None, environ: Mapping[str, str]) -> Path:
@@ -17,8 +18,9 @@ def state_dir_and_source(flag: Path | None, environ: Mapping[str, str]) -> tuple
     """--state-dir > PRODUCTIV_UPLOAD_STATE_DIR > the platform default, and which one it was."""
     if flag is not None:
         return flag, "--state-dir"
-    if environ.get("PRODUCTIV_UPLOAD_STATE_DIR"):
-        return Path(environ["PRODUCTIV_UPLOAD_STATE_DIR"]), "PRODUCTIV_UPLOAD_STATE_DIR"
+    variable = options.STATE_DIR.env or ""
+    if environ.get(variable):
+        return Path(environ[variable]), variable
     return state_folder(environ), "default"
 
 

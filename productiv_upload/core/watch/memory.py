@@ -9,7 +9,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from productiv_upload.common.text import printable
 from productiv_upload.core.journal import Journal, JournalError, maintain
@@ -19,7 +18,7 @@ from productiv_upload.core.model import FileResult, Identity, LocalFile, Status
 from productiv_upload.core.push.discover import exclusion
 from productiv_upload.core.push.pusher import PushEvents
 from productiv_upload.core.push.spool import settle
-from productiv_upload.core.settings.push import PushRequest
+from productiv_upload.core.settings.watch import WatchRequest
 from productiv_upload.core.watch.due import Fingerprint, Settler, scan
 from productiv_upload.core.watch.reporting import Waits, WatchOps
 from productiv_upload.service.api import MAX_BATCH
@@ -30,17 +29,6 @@ IDENTITY_CHECK_S = 1.0  # how often to check that the watched folders are still 
 # folders are rescanned between runs and newly settled files are not held up behind it.
 MAX_FILES_PER_RUN = 10 * MAX_BATCH
 UPKEEP_S = 3600.0  # how often the journal's old rows are expired while the service runs
-
-
-@dataclass(frozen=True)
-class WatchRequest:
-    dirs: list[str]
-    push: PushRequest  # the service, credential, state, transfer and spool settings
-    min_age: float = 5.0
-    batch_wait: float = 1.0
-    retry_wait: float = 30.0
-    poll: float | None = None  # seconds between rescans instead of OS events
-    checksum: bool = False  # compare known files by content, not by stat() alone
 
 
 class WatchLoop:
@@ -65,8 +53,8 @@ class WatchLoop:
         # Sent (or found in the journal) and still in the folder: not looked at again until it
         # changes. Entries go when the file goes, so this holds only what is there now.
         self._done: dict[str, Fingerprint] = {}
-        self._excluded = exclusion(request.push.exclude)
-        move_to = request.push.move_to
+        self._excluded = exclusion(request.exclude)
+        move_to = request.spool.move_to
         self._ignore = [str(move_to)] if move_to is not None else []
         # What each file in the current batch looked like when it was taken: if it changes
         # while it is sent, the next rescan sees a different file and sends that too.
@@ -85,7 +73,7 @@ class WatchLoop:
         folders = self._readable_folders()
         present = set()
         try:
-            for path, info in scan(folders, recursive=self._request.push.recursive,
+            for path, info in scan(folders, recursive=self._request.recursive,
                                    ignore_dirs=self._ignore, exclude=self._excluded,
                                    on_error=lambda error: self._warn(str(error))):  # fmt: skip
                 present.add(path)
@@ -221,11 +209,11 @@ class WatchLoop:
             self._events.file_finished(skipped)
         self._reasons.pop(file.path, None)
         self._settler.forget(file.path)
-        push = self._request.push
+        spool = self._request.spool
         result = skipped or FileResult(file.path, file.filename, file.size, Status.UPLOADED)
-        if push.move_to is not None or push.delete_after:
-            outcome = settle([result], {file.filename: file}, move_to=push.move_to,
-                             delete=push.delete_after)  # fmt: skip
+        if spool.settles:
+            outcome = settle([result], {file.filename: file}, move_to=spool.move_to,
+                             delete=spool.delete_after)  # fmt: skip
             for reason in [*outcome.kept, *outcome.failed]:
                 self._warn(f"not moved or deleted: {reason}")
             if outcome.done:
@@ -248,7 +236,7 @@ class WatchLoop:
         if self._last_upkeep is not None and now - self._last_upkeep < UPKEEP_S:
             return
         self._last_upkeep = now
-        retention_s = self._request.push.journal_retention_days * 86400
+        retention_s = self._request.state.journal_retention_days * 86400
         try:
             maintain(self._journal, self._api_key, self._app_id, retention_s)
         except JournalError as error:

@@ -32,7 +32,8 @@ from productiv_upload.core.push.spool import prepare_move_target
 from productiv_upload.core.session.clients import Clients
 from productiv_upload.core.session.run_session import RunSession
 from productiv_upload.core.settings.service import ServiceSettings
-from productiv_upload.core.watch.memory import WatchLoop, WatchRequest
+from productiv_upload.core.settings.watch import WatchRequest
+from productiv_upload.core.watch.memory import WatchLoop
 from productiv_upload.core.watch.reporting import WatchOps
 from productiv_upload.service.api import ProductivApi
 
@@ -70,16 +71,15 @@ def run_watch(
     environ = os.environ if environ is None else environ
     stop = stop or threading.Event()
     _check_folders(request.dirs)
-    push = request.push
-    if push.move_to is not None:
-        prepare_move_target(push.move_to)
-    session = RunSession.open(push, environ, kind="watch")
+    if request.spool.move_to is not None:
+        prepare_move_target(request.spool.move_to)
+    session = RunSession.open(request.service, request.state, environ, kind="watch")
     session.check_metrics_file()
 
     with session:
-        session.lock(wait_s=push.wait_lock)
+        session.lock(wait_s=request.state.wait_lock)
         journal = session.open_journal()
-        clients, options = open_clients(session, push.transfer, on_secret, events)
+        clients, options = open_clients(session, request.transfer, on_secret, events)
         # Files are counted as they are told of, right after each is journaled: counted
         # later, an interrupt in between would leave a recorded upload out of the figures.
         counted = _Counted(events)
@@ -92,7 +92,7 @@ def run_watch(
         exit_code, message = int(ExitStatus.OK), None
         try:
             # Asked without the transfers' retries: the check's own backoff paces the tries.
-            probe = session.connect(replace(push.transfer, retries=0), on_secret=on_secret)
+            probe = session.connect(replace(request.transfer, retries=0), on_secret=on_secret)
             if not _access_granted(probe.api, warn, stop, ops):
                 return None
             service.serve()
@@ -130,7 +130,7 @@ class _Service:
         while not stop.is_set():
             # OS watches follow a folder's inode: when a watched folder is replaced (moved
             # away and made anew), they are set up again on the new one.
-            hints = start_hints(request.dirs, recursive=request.push.recursive,
+            hints = start_hints(request.dirs, recursive=request.recursive,
                                 poll=request.poll, wake=self.wake, warn=self.warn)  # fmt: skip
             with hints as (method, poll):
                 if not announced:

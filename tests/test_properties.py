@@ -27,12 +27,12 @@ from productiv_upload.common.redact import REDACTED, SECRET_QUERY_PARAMS, redact
 from productiv_upload.common.text import printable
 from productiv_upload.core.journal import Journal, JournalError, NewUpload, Upload
 from productiv_upload.core.model import Identity, LocalFile
+from productiv_upload.core.push.batches import MAX_QUERY_BYTES, make_batches
 from productiv_upload.core.push.discover import (
     _matches,
     _segment,
     expand_pattern,
 )
-from productiv_upload.core.push.pusher import MAX_QUERY_BYTES, make_batches
 from productiv_upload.service.api import _service_message, _url_map
 
 # conftest's autouse fixture is function-scoped; nothing here depends on it being fresh.

@@ -12,7 +12,8 @@ import pytest
 
 from productiv_upload.core.model import FileResult
 from productiv_upload.core.push.discover import discover
-from productiv_upload.core.push.pusher import NullEvents, Pusher, PushOptions
+from productiv_upload.core.push.events import NullEvents
+from productiv_upload.core.push.pusher import Pusher, PushOptions
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 from productiv_upload.service.api import ProductivApi
 from productiv_upload.service.http import make_session

@@ -19,7 +19,7 @@ import pytest
 from productiv_upload.common.redact import Redactor, redact
 from productiv_upload.core.model import LocalFile, Status
 from productiv_upload.core.push.discover import discover
-from productiv_upload.core.push.pusher import NullEvents
+from productiv_upload.core.push.events import NullEvents
 from productiv_upload.sandbox import SANDBOX_APP_ID, Sandbox
 from tests.conftest import Run, invoke, make_files, run_process, use_client_credentials
 from tests.test_reliability import pusher_for

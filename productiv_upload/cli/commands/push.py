@@ -37,7 +37,7 @@ from productiv_upload.common.files import check_writable, write_whole
 from productiv_upload.common.redact import Redactor, redacting
 from productiv_upload.common.text import printable
 from productiv_upload.core.model import RunReport
-from productiv_upload.core.push.pusher import Stop
+from productiv_upload.core.push.events import Stop
 from productiv_upload.core.push.run import execute_push
 from productiv_upload.core.settings.push import PushRequest
 

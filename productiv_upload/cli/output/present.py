@@ -17,7 +17,7 @@ from rich.text import Text
 from productiv_upload.cli.output.live import MAX_ROWS, LiveDisplay, LiveView
 from productiv_upload.common.text import human_duration, human_size, plural, printable
 from productiv_upload.core.model import FileResult, LocalFile, RunReport, Status, never_started
-from productiv_upload.core.push.pusher import make_batches
+from productiv_upload.core.push.batches import make_batches
 from productiv_upload.core.push.run import NullRunEvents, RunEvents
 
 TABLE_ALL_ROWS_UP_TO = 30  # past this many files, the final table lists failures only

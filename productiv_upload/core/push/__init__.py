@@ -2,7 +2,9 @@
 
 run.py       one whole push, which the command line and `push()` both call
 discover.py  paths, patterns and `--files-from` to the files to send
-pusher.py    batches of URL requests and the parallel PUTs
+pusher.py    the URL requests and the parallel PUTs, one result per file
+batches.py   file names in batches a URL request can carry
+events.py    what the pusher tells its caller, and how the caller stops it
 transfer.py  one file's PUT, verified
 spool.py     `--move-to` and `--delete-after` once an upload is recorded
 """

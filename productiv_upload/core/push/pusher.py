@@ -10,11 +10,9 @@ import dataclasses
 import itertools
 import threading
 import time
-import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from productiv_upload.common.errors import (
     AccessRefused,
@@ -32,6 +30,8 @@ from productiv_upload.core.model import (
     LocalFile,
     Status,
 )
+from productiv_upload.core.push.batches import make_batches
+from productiv_upload.core.push.events import Heartbeat, NullEvents, PushEvents, Stop
 from productiv_upload.core.push.transfer import PutOutcome, put_file
 from productiv_upload.core.settings.transfer import TransferSettings
 from productiv_upload.service.api import MAX_BATCH, ProductivApi
@@ -42,55 +42,6 @@ from productiv_upload.service.urls import check_signed_url, display_host, signed
 
 GRACE_S = 5.0  # how long in-flight PUTs may finish after an interrupt
 HEARTBEAT_S = 0.5  # how often the scheduling thread looks up from waiting, with a heartbeat
-# Servers and proxies commonly refuse request lines over 8 KiB (414): 100 long non-ASCII names,
-# percent-encoded, would pass that.
-MAX_QUERY_BYTES = 6000
-
-
-class PushEvents(Protocol):
-    """What the core tells whoever shows progress. Called from worker threads."""
-
-    def file_started(self, file: LocalFile) -> None: ...
-
-    def bytes_sent(self, file: LocalFile, count: int) -> None: ...
-
-    def file_finished(self, result: FileResult) -> None: ...
-
-    def notice(self, message: str) -> None: ...
-
-    def waiting(self, file: LocalFile, seconds: float) -> None:
-        """Nothing has moved on the file's transfer for `seconds`; 0.0 once it moves again."""
-
-    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
-        """Try number `attempt` of the file failed for `reason`, and it will be sent again."""
-
-    def request_retried(self, what: str, attempt: int, reason: str) -> None:
-        """Try number `attempt` of a request to `what` (the API) failed, and it is retried."""
-
-
-class NullEvents:
-    """Shows nothing: for tests, and for callers that only want the results."""
-
-    def file_started(self, file: LocalFile) -> None:
-        pass
-
-    def bytes_sent(self, file: LocalFile, count: int) -> None:
-        pass
-
-    def file_finished(self, result: FileResult) -> None:
-        pass
-
-    def notice(self, message: str) -> None:
-        pass
-
-    def waiting(self, file: LocalFile, seconds: float) -> None:
-        pass
-
-    def attempt_failed(self, file: LocalFile, attempt: int, reason: str) -> None:
-        pass
-
-    def request_retried(self, what: str, attempt: int, reason: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -115,49 +66,6 @@ class PushOutcome:
     fatal: UploadError | None = None  # what stopped the run early (the service refused access)
     interrupted: bool = False
     stopped: str | None = None  # why the caller's `stop` ended the run early, if it did
-
-
-def make_batches(
-    files: Sequence[LocalFile], size: int, *, max_query_bytes: int = MAX_QUERY_BYTES
-) -> list[list[LocalFile]]:
-    """Split into batches of at most `size` names whose encoded query stays under the limit."""
-    if not 1 <= size <= MAX_BATCH:
-        raise ValueError(f"batch size must be 1..{MAX_BATCH}")
-    batches: list[list[LocalFile]] = []
-    batch: list[LocalFile] = []
-    query_bytes = 0
-    for file in files:
-        cost = len("&filenames=") + len(urllib.parse.quote(file.filename, safe=""))
-        if batch and (len(batch) == size or query_bytes + cost > max_query_bytes):
-            batches.append(batch)
-            batch, query_bytes = [], 0
-        batch.append(file)
-        query_bytes += cost
-    if batch:
-        batches.append(batch)
-    return batches
-
-
-class Heartbeat(Protocol):
-    """For a caller whose liveness is watched (`watch` under systemd's watchdog)."""
-
-    def tick(self) -> None:
-        """Called from the scheduling thread at least every `HEARTBEAT_S` while it runs."""
-
-    def stopping(self) -> None:
-        """An interrupt arrived: the run is draining its transfers in flight."""
-
-
-class Stop:
-    """Set by the caller, from any thread, to end a run early as an interrupt would (no new
-    uploads, those in flight finish and are recorded), for a reason the results give."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-
-    def set(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
 
 
 class _Stopped(Exception):

@@ -22,14 +22,8 @@ from productiv_upload.core.journal import Journal, JournalError, maintain
 from productiv_upload.core.journal.known import split_already_uploaded
 from productiv_upload.core.model import RERUN_ADVICE, FileResult, LocalFile, RunReport, Status
 from productiv_upload.core.push.discover import Discovery, discover, read_path_list
-from productiv_upload.core.push.pusher import (
-    NullEvents,
-    Pusher,
-    PushEvents,
-    PushOptions,
-    PushOutcome,
-    Stop,
-)
+from productiv_upload.core.push.events import NullEvents, PushEvents, Stop
+from productiv_upload.core.push.pusher import Pusher, PushOptions, PushOutcome
 from productiv_upload.core.push.spool import prepare_move_target, settle
 from productiv_upload.core.session.clients import Clients
 from productiv_upload.core.session.record import PushRecord

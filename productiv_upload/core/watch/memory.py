@@ -16,7 +16,7 @@ from productiv_upload.core.journal.known import split_already_uploaded
 from productiv_upload.core.journal.runs import Waiting
 from productiv_upload.core.model import FileResult, Identity, LocalFile, Status
 from productiv_upload.core.push.discover import exclusion
-from productiv_upload.core.push.pusher import PushEvents
+from productiv_upload.core.push.events import PushEvents
 from productiv_upload.core.push.spool import settle
 from productiv_upload.core.settings.watch import WatchRequest
 from productiv_upload.core.watch.due import Fingerprint, Settler, scan

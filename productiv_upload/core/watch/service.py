@@ -26,7 +26,8 @@ from productiv_upload.core.integrations.systemd import Notifier
 from productiv_upload.core.journal import Journal
 from productiv_upload.core.journal.runs import Figures
 from productiv_upload.core.model import FileResult, LocalFile
-from productiv_upload.core.push.pusher import Pusher, PushEvents, PushOptions
+from productiv_upload.core.push.events import PushEvents
+from productiv_upload.core.push.pusher import Pusher, PushOptions
 from productiv_upload.core.push.run import open_clients
 from productiv_upload.core.push.spool import prepare_move_target
 from productiv_upload.core.session.clients import Clients

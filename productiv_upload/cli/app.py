@@ -85,8 +85,10 @@ def push(ctx: typer.Context, **given: Any) -> None:
     if not values["paths"] and values["files_from"] is None:
         # A usage error (help/typer_classes.py shows it), not the core's one line: `push`
         # alone is a user finding out what the command takes.
-        ctx.fail("no files given: name files, directories (with -r) or glob patterns, or "
-                 "--files-from FILE")  # fmt: skip
+        ctx.fail(
+            "no files given: name files, directories (with -r) or glob patterns, or "
+            "--files-from FILE"
+        )
     if values["keep_sandbox"] and not values["sandbox"]:
         _fail("--keep-sandbox goes with --sandbox", ExitStatus.BAD_INPUT)
     request = _settings(PushRequest, values)
@@ -104,8 +106,14 @@ def check(ctx: typer.Context, **given: Any) -> None:
 
     values = values_of(options.CHECK, given)
     debug = values.pop("debug")
-    _exit(_guarded(lambda: run_check(**values, environ=os.environ, stdout=sys.stdout,
-                                     redactor=_redactor(ctx)), debug))  # fmt: skip
+    _exit(
+        _guarded(
+            lambda: run_check(
+                **values, environ=os.environ, stdout=sys.stdout, redactor=_redactor(ctx)
+            ),
+            debug,
+        )
+    )
 
 
 @config_app.command("show", cls=typer_classes.Command)
@@ -115,8 +123,11 @@ def config_show(**given: Any) -> None:
     from productiv_upload.cli.commands.check import run_config_show
 
     values = values_of(options.CONFIG_SHOW, given)
-    _exit(_guarded(lambda: run_config_show(**values, environ=os.environ, stdout=sys.stdout),
-                   debug=False))  # fmt: skip
+    _exit(
+        _guarded(
+            lambda: run_config_show(**values, environ=os.environ, stdout=sys.stdout), debug=False
+        )
+    )
 
 
 @app.command(cls=typer_classes.Command)
@@ -126,8 +137,9 @@ def history(**given: Any) -> None:
     from productiv_upload.cli.commands.history import run_history
 
     values = values_of(options.HISTORY, given)
-    _exit(_guarded(lambda: run_history(**values, environ=os.environ, stdout=sys.stdout),
-                   debug=False))  # fmt: skip
+    _exit(
+        _guarded(lambda: run_history(**values, environ=os.environ, stdout=sys.stdout), debug=False)
+    )
 
 
 @app.command(cls=typer_classes.Command)
@@ -137,8 +149,9 @@ def status(**given: Any) -> None:
     from productiv_upload.cli.commands.status import run_status
 
     values = values_of(options.STATUS, given)
-    _exit(_guarded(lambda: run_status(**values, environ=os.environ, stdout=sys.stdout),
-                   debug=False))  # fmt: skip
+    _exit(
+        _guarded(lambda: run_status(**values, environ=os.environ, stdout=sys.stdout), debug=False)
+    )
 
 
 @app.command("sandbox", cls=typer_classes.Command)
@@ -149,8 +162,9 @@ def sandbox_command(**given: Any) -> None:
 
     values = values_of(options.SANDBOX_SERVER, given)
     signal.signal(signal.SIGTERM, _interrupt)
-    _exit(_guarded(lambda: run_sandbox(**values, stdout=sys.stdout, stderr=sys.stderr),
-                   debug=False))  # fmt: skip
+    _exit(
+        _guarded(lambda: run_sandbox(**values, stdout=sys.stdout, stderr=sys.stderr), debug=False)
+    )
 
 
 @app.command("watch", cls=typer_classes.Command)
@@ -173,10 +187,20 @@ def watch_command(ctx: typer.Context, **given: Any) -> None:
 
     signal.signal(signal.SIGTERM, stop_service)
     signal.signal(signal.SIGINT, stop_service)
-    _exit(_guarded(lambda: run_watch_command(
-        request, json_lines=values["json_lines"], stdout=sys.stdout, stderr=sys.stderr,
-        redactor=_redactor(ctx), stop=stop, debug=debug,
-    ), debug))  # fmt: skip
+    _exit(
+        _guarded(
+            lambda: run_watch_command(
+                request,
+                json_lines=values["json_lines"],
+                stdout=sys.stdout,
+                stderr=sys.stderr,
+                redactor=_redactor(ctx),
+                stop=stop,
+                debug=debug,
+            ),
+            debug,
+        )
+    )
 
 
 def _settings(cls: type[Settings], values: dict[str, Any]) -> Settings:

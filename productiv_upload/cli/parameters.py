@@ -23,9 +23,15 @@ from productiv_upload.core.settings.spec import Option
 Command = TypeVar("Command", bound=Callable[..., None])
 
 _TYPES: dict[str, Any] = {
-    "flag": bool, "whole": int, "number": float, "text": str, "path": Path, "texts": list[str],
-    "rate": str, "paths": list[str],
-}  # fmt: skip
+    "flag": bool,
+    "whole": int,
+    "number": float,
+    "text": str,
+    "path": Path,
+    "texts": list[str],
+    "rate": str,
+    "paths": list[str],
+}
 
 
 def takes(options: Sequence[Option]) -> Callable[[Command], Command]:

@@ -110,8 +110,12 @@ def push(
     arguments = dict(locals())
     check_arguments(arguments)
     redactor = Redactor()
-    redactor.add(access_token, client_secret, os.environ.get("PRODUCTIV_ACCESS_TOKEN"),
-                 os.environ.get("PRODUCTIV_CLIENT_SECRET"))  # fmt: skip
+    redactor.add(
+        access_token,
+        client_secret,
+        os.environ.get("PRODUCTIV_ACCESS_TOKEN"),
+        os.environ.get("PRODUCTIV_CLIENT_SECRET"),
+    )
     warnings: list[str] = []
 
     def warn(message: str) -> None:
@@ -182,8 +186,14 @@ class _Callback(NullRunEvents):
 def _masked_result(result: FileResult, redactor: Redactor) -> FileResult:
     if result.error is None:
         return result
-    return FileResult(result.path, result.filename, result.size, result.status,
-                      result.attempts, python_words(redactor(result.error)))  # fmt: skip
+    return FileResult(
+        result.path,
+        result.filename,
+        result.size,
+        result.status,
+        result.attempts,
+        python_words(redactor(result.error)),
+    )
 
 
 def _masked(

@@ -82,13 +82,17 @@ def diagnose(
             return Fault(
                 f"its certificate failed verification (certificate verify failed: {detail}); "
                 f"{ca_advice}",
-                retryable=False, host_down=True, permanent_tls=True,
-            )  # fmt: skip
+                retryable=False,
+                host_down=True,
+                permanent_tls=True,
+            )
         if isinstance(cause, CertificateError):
             return Fault(
                 f"its certificate failed verification ({cause}); {ca_advice}",
-                retryable=False, host_down=True, permanent_tls=True,
-            )  # fmt: skip
+                retryable=False,
+                host_down=True,
+                permanent_tls=True,
+            )
     for cause in chain:
         refused = _TUNNEL_REFUSED.search(str(cause)) if isinstance(cause, OSError) else None
         if refused and proxy is not None:
@@ -100,8 +104,9 @@ def diagnose(
         )
         return Fault(
             f"cannot reach the proxy {proxy.shown} (from {proxy.variable}): {inner.reason}",
-            retryable=inner.retryable, host_down=True,
-        )  # fmt: skip
+            retryable=inner.retryable,
+            host_down=True,
+        )
     return _network_fault(chain, _hostname(url))
 
 
@@ -131,8 +136,9 @@ def _tunnel_refused(status: int, answer: str, host: str, proxy: Proxy) -> Fault:
         advice = "ask the proxy's administrator what it wants"
     return Fault(
         f"{where} refused the tunnel: {answer}; {advice}",
-        retryable=status >= 500, host_down=True,
-    )  # fmt: skip
+        retryable=status >= 500,
+        host_down=True,
+    )
 
 
 def _network_fault(chain: list[BaseException], hostname: str) -> Fault:
@@ -142,8 +148,9 @@ def _network_fault(chain: list[BaseException], hostname: str) -> Fault:
                 return Fault(f"could not resolve host {hostname}", retryable=False, host_down=True)
             return Fault(
                 f"could not resolve host {hostname} ({_strerror(cause)})",
-                retryable=True, host_down=True,
-            )  # fmt: skip
+                retryable=True,
+                host_down=True,
+            )
     for cause in chain:
         if isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
             return Fault("connection closed by the server (TLS)", retryable=True)

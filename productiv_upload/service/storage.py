@@ -181,18 +181,27 @@ class StorageClient:
             # Through the proxy's CONNECT tunnel, with the same watch on silence as direct.
             proxy_parts = urllib.parse.urlsplit(proxy)
             tunnelled = TlsStorageConnection(
-                proxy_parts.hostname or "", proxy_parts.port or 80, connect_s=self._connect_s,
-                idle_s=self._read_s, blocksize=STORAGE_BLOCK_SIZE, context=self._ssl_context(),
-            )  # fmt: skip
+                proxy_parts.hostname or "",
+                proxy_parts.port or 80,
+                connect_s=self._connect_s,
+                idle_s=self._read_s,
+                blocksize=STORAGE_BLOCK_SIZE,
+                context=self._ssl_context(),
+            )
             tunnelled.set_tunnel(host, port, headers=_proxy_headers(proxy))
             return tunnelled
         if scheme == "https":
             return TlsStorageConnection(
-                host, port, connect_s=self._connect_s, idle_s=self._read_s,
-                blocksize=STORAGE_BLOCK_SIZE, context=self._ssl_context(),
-            )  # fmt: skip
-        return StorageConnection(host, port, connect_s=self._connect_s, idle_s=self._read_s,
-                                 blocksize=STORAGE_BLOCK_SIZE)  # fmt: skip
+                host,
+                port,
+                connect_s=self._connect_s,
+                idle_s=self._read_s,
+                blocksize=STORAGE_BLOCK_SIZE,
+                context=self._ssl_context(),
+            )
+        return StorageConnection(
+            host, port, connect_s=self._connect_s, idle_s=self._read_s, blocksize=STORAGE_BLOCK_SIZE
+        )
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -224,9 +233,11 @@ class StorageClient:
         with self._lock:
             if proxy not in self._via_proxy:
                 self._via_proxy[proxy] = urllib3.ProxyManager(
-                    proxy, proxy_headers=_proxy_headers(proxy), ssl_context=self._ssl_context(),
+                    proxy,
+                    proxy_headers=_proxy_headers(proxy),
+                    ssl_context=self._ssl_context(),
                     **self._pool_options,
-                )  # fmt: skip
+                )
             return self._via_proxy[proxy]
 
 
@@ -283,10 +294,15 @@ def _put_via_proxy(
 ) -> StorageAnswer:
     try:
         response = manager.urlopen(
-            "PUT", url, body=body, headers=headers, preload_content=False, timeout=timeout,
+            "PUT",
+            url,
+            body=body,
+            headers=headers,
+            preload_content=False,
+            timeout=timeout,
             retries=False,  # the caller's retry loop also rewinds the body and renews the URL
             redirect=False,
-        )  # fmt: skip
+        )
     except urllib3.exceptions.SSLError as error:
         # urllib3 calls every TLS error an SSLError; only a failed certificate check is one.
         reason = error.args[0] if error.args else None

@@ -56,8 +56,13 @@ class ByteRate:
     ahead of the timeline waits. Bursts are allowed up to `burst_s` worth of bytes.
     """
 
-    def __init__(self, bytes_per_s: float, *, burst_s: float = 0.05,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bytes_per_s: float,
+        *,
+        burst_s: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if bytes_per_s <= 0:
             raise ValueError("the rate must be positive")
         self._rate = bytes_per_s

@@ -223,8 +223,9 @@ class StorageConnection(http.client.HTTPConnection):
         # on a poll object kept for the socket (small PUTs are counted in microseconds).
         if self._answer_within(sock, WAKE_S):
             return
-        self._clock.wait(sock, "waiting for the answer", read=True,
-                         while_unacknowledged="sending the body")  # fmt: skip
+        self._clock.wait(
+            sock, "waiting for the answer", read=True, while_unacknowledged="sending the body"
+        )
 
     def _answer_within(self, sock: socket.socket, seconds: float) -> bool:
         if not hasattr(select, "poll"):
@@ -281,9 +282,10 @@ class TlsStorageConnection(StorageConnection):
     def _secure(self) -> None:
         # Through a tunnel, the TLS session is with the target, verified as such.
         tls = self._context.wrap_socket(
-            self.sock, server_hostname=self._tunnelled_to() or self.host,
+            self.sock,
+            server_hostname=self._tunnelled_to() or self.host,
             do_handshake_on_connect=False,
-        )  # fmt: skip
+        )
         self.sock = tls
         tls.setblocking(False)
         while True:
@@ -308,8 +310,12 @@ class TlsStorageConnection(StorageConnection):
             try:
                 self._first = sock.recv(_FIRST_READ)
             except ssl.SSLWantReadError:
-                self._clock.wait(sock, "waiting for the answer", read=True,
-                                 while_unacknowledged="sending the body")  # fmt: skip
+                self._clock.wait(
+                    sock,
+                    "waiting for the answer",
+                    read=True,
+                    while_unacknowledged="sending the body",
+                )
             except ssl.SSLWantWriteError:
                 self._clock.wait(sock, "waiting for the answer", write=True)
             else:

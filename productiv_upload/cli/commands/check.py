@@ -42,9 +42,14 @@ def run_check(
     """Get a token if needed and ask for one upload URL; PUT nothing."""
     redactor = redactor or Redactor()
     choice = ServiceChoice(
-        app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
-        profile=profile, storage_hosts=storage_hosts or [], ca_bundle=ca_bundle,
-    )  # fmt: skip
+        app_id=app_id,
+        api_url=api_url,
+        token_url=token_url,
+        token_file=token_file,
+        profile=profile,
+        storage_hosts=storage_hosts or [],
+        ca_bundle=ca_bundle,
+    )
     transfer = TransferSettings(retries=1, timeout=timeout)
     # Opened as push and watch open theirs; check takes no lock and keeps no journal.
     session = RunSession.open(choice, StateSettings(), environ, kind="check")
@@ -87,20 +92,32 @@ def run_config_show(
 ) -> int:
     config_file = config_path(environ)
     rows: list[tuple[str, str, str]] = [
-        ("config file", str(config_file) + ("" if config_file.exists() else " (not found)"),
-         CONFIG_ENV if environ.get(CONFIG_ENV) else "default"),
-        ("profile", profile or environ.get(PROFILE_ENV) or "default",
-         "--profile" if profile else PROFILE_ENV if environ.get(PROFILE_ENV) else "default"),
-    ]  # fmt: skip
+        (
+            "config file",
+            str(config_file) + ("" if config_file.exists() else " (not found)"),
+            CONFIG_ENV if environ.get(CONFIG_ENV) else "default",
+        ),
+        (
+            "profile",
+            profile or environ.get(PROFILE_ENV) or "default",
+            "--profile" if profile else PROFILE_ENV if environ.get(PROFILE_ENV) else "default",
+        ),
+    ]
     problem = None
     service = None
     for need_credentials in (True, False):  # without credentials, show what does resolve
         try:
             service = resolve_service(
-                app_id=app_id, api_url=api_url, token_url=token_url, token_file=token_file,
-                environ=environ, profile=profile, need_credentials=need_credentials,
-                storage_hosts=storage_hosts, ca_bundle=ca_bundle,
-            )  # fmt: skip
+                app_id=app_id,
+                api_url=api_url,
+                token_url=token_url,
+                token_file=token_file,
+                environ=environ,
+                profile=profile,
+                need_credentials=need_credentials,
+                storage_hosts=storage_hosts,
+                ca_bundle=ca_bundle,
+            )
             break
         except UsageError as error:
             problem = problem or str(error)
@@ -109,10 +126,13 @@ def run_config_show(
             ("api_url", service.api_url, service.sources["api_url"]),
             ("app_id", service.app_id, service.sources["app_id"]),
             ("token_url", service.token_url, service.sources["token_url"]),
-            ("storage_hosts", describe_storage_hosts(service.storage_hosts),
-             service.sources["storage_hosts"]),
+            (
+                "storage_hosts",
+                describe_storage_hosts(service.storage_hosts),
+                service.sources["storage_hosts"],
+            ),
             ("trust", service.trust.describe(with_source=False), service.sources["trust"]),
-        ]  # fmt: skip
+        ]
         rows.append(_proxy_row(service.api_url, environ))
         if service.credentials is not None:
             credentials = service.credentials

@@ -77,9 +77,13 @@ def _write_json(stdout: TextIO, path: Path, uploads: Iterator[Upload]) -> None:
 
 
 def _write_lines(
-    stdout: TextIO, path: Path, apps: list[tuple[str, str]], uploads: Iterator[Upload],
-    app_id: str | None, total: int | None,
-) -> None:  # fmt: skip
+    stdout: TextIO,
+    path: Path,
+    apps: list[tuple[str, str]],
+    uploads: Iterator[Upload],
+    app_id: str | None,
+    total: int | None,
+) -> None:
     shown = [(api, app) for api, app in apps if app_id is None or app == app_id]
     services = "; ".join(f"app {printable(app)} at {printable(api)}" for api, app in shown)
     stdout.write(f"journal {printable(str(path))}: {services or 'no uploads'}\n")

@@ -68,8 +68,9 @@ def run_push(
     """Everything `push` does after option parsing; returns the exit code."""
     redactor = redactor or Redactor()
     try:
-        return _run_push(request, output, environ, stdin, stdout or sys.stdout,
-                         stderr or sys.stderr, redactor)  # fmt: skip
+        return _run_push(
+            request, output, environ, stdin, stdout or sys.stdout, stderr or sys.stderr, redactor
+        )
     except UploadError as error:
         # A run that ends before or outside the upload still leaves its reason in the log.
         _log_line(output.log_file, f"error: {error}", redactor)
@@ -123,22 +124,33 @@ def _run_push(
             sandbox = start_sandbox(request, output.keep_sandbox, stack)
         if request.files_from == "-" and _is_terminal(stdin or sys.stdin):
             # Without this, a terminal just waits and looks hung.
-            stderr.write("productiv-upload: reading file names from standard input, one per "
-                         "line; end with Ctrl-D\n")  # fmt: skip
+            stderr.write(
+                "productiv-upload: reading file names from standard input, one per "
+                "line; end with Ctrl-D\n"
+            )
             stderr.flush()
 
         def inform(message: str) -> None:
             if not output.json_report and not output.quiet:
                 presenter.notice(message)
 
-        run = execute_push(request, presenter, warn=warn, inform=inform,
-                           on_secret=redactor.add, environ=environ, stdin=stdin,
-                           session=sandbox.session if sandbox else None, stop=stop)  # fmt: skip
+        run = execute_push(
+            request,
+            presenter,
+            warn=warn,
+            inform=inform,
+            on_secret=redactor.add,
+            environ=environ,
+            stdin=stdin,
+            session=sandbox.session if sandbox else None,
+            stop=stop,
+        )
         report = run.report
         if report.dry_run and not output.json_report:
             destination = "a sandbox" if sandbox else run.service.api_url
-            dry_run_listing(stdout, destination, report, request.transfer.batch_size,
-                            quiet=output.quiet)  # fmt: skip
+            dry_run_listing(
+                stdout, destination, report, request.transfer.batch_size, quiet=output.quiet
+            )
         problems = [*run.problems, *_write_reports(output, report, stdout, redactor)]
         if sandbox is not None:
             note = sandbox.note(report)
@@ -171,20 +183,31 @@ def _run_push(
 
 
 def _presenter(
-    request: PushRequest, output: PushOutput, stack: contextlib.ExitStack, stdout: TextIO,
-    stderr: TextIO, redactor: Redactor, guards: list[FallibleOutput],
-) -> Presenter:  # fmt: skip
+    request: PushRequest,
+    output: PushOutput,
+    stack: contextlib.ExitStack,
+    stdout: TextIO,
+    stderr: TextIO,
+    redactor: Redactor,
+    guards: list[FallibleOutput],
+) -> Presenter:
     """The presenter for the terminal or pipe, and for --log-file, whose guard joins `guards`."""
-    presenter = choose_presenter(stdout, stderr, json_report=output.json_report,
-                                 quiet=output.quiet, concurrency=request.transfer.concurrency,
-                                 debug=output.debug)  # fmt: skip
+    presenter = choose_presenter(
+        stdout,
+        stderr,
+        json_report=output.json_report,
+        quiet=output.quiet,
+        concurrency=request.transfer.concurrency,
+        debug=output.debug,
+    )
     if output.log_file is None or request.dry_run:
         return presenter
     try:
         log = _open_log(output.log_file)
     except OSError as error:
-        raise UsageError(f"cannot open --log-file {printable(str(output.log_file))}: "
-                         f"{error.strerror}") from None  # fmt: skip
+        raise UsageError(
+            f"cannot open --log-file {printable(str(output.log_file))}: {error.strerror}"
+        ) from None
     name = f"--log-file {printable(str(output.log_file))}"
     guarded, guard = fallible(redacting(log, redactor), name)
     guards.append(guard)

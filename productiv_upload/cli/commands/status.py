@@ -40,8 +40,7 @@ def run_status(
         with journal:
             journal_bytes = journal.bytes_on_disk()
             for api_url, app in _services(journal, app_id, environ):
-                apps.append((read_record(journal, api_url, app),
-                             lock_holder(folder, api_url, app)))  # fmt: skip
+                apps.append((read_record(journal, api_url, app), lock_holder(folder, api_url, app)))
     elif app_id is not None:
         for api_url, app in _configured(app_id, environ):
             apps.append((Record(api_url, app), lock_holder(folder, api_url, app)))
@@ -79,8 +78,14 @@ def _services(
 def _configured(app_id: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
     """The app at its configured API URL: a watch may hold its lock before recording a run."""
     try:
-        service = resolve_service(app_id=app_id, api_url=None, token_url=None, token_file=None,
-                                  environ=environ, need_credentials=False)  # fmt: skip
+        service = resolve_service(
+            app_id=app_id,
+            api_url=None,
+            token_url=None,
+            token_file=None,
+            environ=environ,
+            need_credentials=False,
+        )
     except UsageError:
         return []
     return [(service.api_url.rstrip("/"), service.app_id)]
@@ -100,15 +105,19 @@ def _write_app(out: TextIO, record: Record, holder: Holder | None) -> None:
         state = f"ended {iso(run.ended)}, exit {run.exit_code}" if run.ended else "no end recorded"
         running = run.ended is None and holder is not None and holder.pid == run.pid
         figures = run.figures
-        done = (f": {figures.uploaded} uploaded, {figures.skipped} skipped, "
-                f"{figures.failed} failed")  # fmt: skip
+        done = f": {figures.uploaded} uploaded, {figures.skipped} skipped, {figures.failed} failed"
         if running:
             # A push records its figures when it ends; a watch as it goes.
             state, done = "running", done if run.kind == "watch" else ""
-        rows.append(("last run", (
-            f"{run.kind}, PID {run.pid}, started {iso(run.started)}, {state}{done}"
-            + (f"; {printable(run.message)}" if run.message else "")
-        )))  # fmt: skip
+        rows.append(
+            (
+                "last run",
+                (
+                    f"{run.kind}, PID {run.pid}, started {iso(run.started)}, {state}{done}"
+                    + (f"; {printable(run.message)}" if run.message else "")
+                ),
+            )
+        )
     failure = record.last_failure
     if failure is None:
         rows.append(("last failure", "none"))
@@ -117,8 +126,10 @@ def _write_app(out: TextIO, record: Record, holder: Holder | None) -> None:
         rows.append(("last failure", f"{where}: {printable(failure.reason)}"))
     if record.retrying:
         rows.append(("to retry", plural(len(record.retrying), "file")))
-        rows += [("", f"{printable(w.path)} at {iso(w.next_at)}: {printable(w.reason)}")
-                 for w in record.retrying[:20]]  # fmt: skip
+        rows += [
+            ("", f"{printable(w.path)} at {iso(w.next_at)}: {printable(w.reason)}")
+            for w in record.retrying[:20]
+        ]
         if len(record.retrying) > 20:
             rows.append(("", f"... and {len(record.retrying) - 20} more (--json lists all)"))
     rows.append(("journal", f"{plural(record.uploads_recorded, 'upload')} recorded"))
@@ -151,27 +162,43 @@ def _app_json(record: Record, holder: Holder | None) -> dict[str, Any]:
     return {
         "app_id": record.app_id,
         "api_url": record.api_url,
-        "running": None if holder is None else {
-            "kind": holder.kind, "pid": holder.pid,
+        "running": None
+        if holder is None
+        else {
+            "kind": holder.kind,
+            "pid": holder.pid,
             "since": iso(holder.since) if holder.since else None,
         },
-        "last_upload": None if record.last_upload is None else {
-            "path": record.last_upload[0], "at": iso(record.last_upload[1]),
+        "last_upload": None
+        if record.last_upload is None
+        else {
+            "path": record.last_upload[0],
+            "at": iso(record.last_upload[1]),
         },
         "last_success": iso(record.last_success) if record.last_success else None,
-        "last_run": None if run is None else {
-            "kind": run.kind, "pid": run.pid, "started": iso(run.started),
-            "ended": iso(run.ended) if run.ended else None, "exit_code": run.exit_code,
-            "uploaded": run.figures.uploaded, "skipped": run.figures.skipped,
-            "failed": run.figures.failed, "bytes_uploaded": run.figures.bytes_uploaded,
+        "last_run": None
+        if run is None
+        else {
+            "kind": run.kind,
+            "pid": run.pid,
+            "started": iso(run.started),
+            "ended": iso(run.ended) if run.ended else None,
+            "exit_code": run.exit_code,
+            "uploaded": run.figures.uploaded,
+            "skipped": run.figures.skipped,
+            "failed": run.figures.failed,
+            "bytes_uploaded": run.figures.bytes_uploaded,
             "message": run.message,
         },
-        "last_failure": None if failure is None else {
-            "path": failure.path, "reason": failure.reason, "at": iso(failure.at),
+        "last_failure": None
+        if failure is None
+        else {
+            "path": failure.path,
+            "reason": failure.reason,
+            "at": iso(failure.at),
         },
         "retrying": [
-            {"path": w.path, "reason": w.reason, "next_at": iso(w.next_at)}
-            for w in record.retrying
+            {"path": w.path, "reason": w.reason, "next_at": iso(w.next_at)} for w in record.retrying
         ],
         "uploads_recorded": record.uploads_recorded,
-    }  # fmt: skip
+    }

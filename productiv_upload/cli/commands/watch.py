@@ -31,11 +31,19 @@ class WatchPrinter(PlainPresenter):
         if not self._json:
             super().file_finished(result)
             return
-        self._write(json.dumps({
-            "path": result.path, "filename": result.filename, "size": result.size,
-            "status": result.status.value, "attempts": result.attempts, "error": result.error,
-            "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        }))  # fmt: skip
+        self._write(
+            json.dumps(
+                {
+                    "path": result.path,
+                    "filename": result.filename,
+                    "size": result.size,
+                    "status": result.status.value,
+                    "attempts": result.attempts,
+                    "error": result.error,
+                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            )
+        )
 
     def notice(self, message: str) -> None:
         if not self._json:
@@ -55,9 +63,15 @@ class WatchPrinter(PlainPresenter):
 
 
 def run_watch_command(
-    request: WatchRequest, *, json_lines: bool, stdout: TextIO, stderr: TextIO,
-    redactor: Redactor, stop: threading.Event | None = None, debug: bool = False,
-) -> int:  # fmt: skip
+    request: WatchRequest,
+    *,
+    json_lines: bool,
+    stdout: TextIO,
+    stderr: TextIO,
+    redactor: Redactor,
+    stop: threading.Event | None = None,
+    debug: bool = False,
+) -> int:
     """Run the service until SIGTERM or Ctrl-C; returns 0, or raises what ends it early."""
 
     def started(start: WatchStart) -> None:
@@ -76,8 +90,9 @@ def run_watch_command(
         stderr.flush()
 
     printer = WatchPrinter(stdout, json_lines=json_lines, debug=debug)
-    figures = run_watch(request, printer, started=started,
-                        warn=warn, on_secret=redactor.add, stop=stop)  # fmt: skip
+    figures = run_watch(
+        request, printer, started=started, warn=warn, on_secret=redactor.add, stop=stop
+    )
     if figures is None:
         stderr.write("productiv-upload watch: stopped before it started watching\n")
     else:

@@ -109,8 +109,12 @@ def bash_script(model: CommandModel) -> str:
 
 # zsh ---------------------------------------------------------------------------------------------
 
-_ZSH_ACTIONS: dict[Takes, str] = {"nothing": "", "value": ":value: ", "files": ":file:_files",
-                                  "dirs": ":directory:_files -/"}  # fmt: skip
+_ZSH_ACTIONS: dict[Takes, str] = {
+    "nothing": "",
+    "value": ":value: ",
+    "files": ":file:_files",
+    "dirs": ":directory:_files -/",
+}
 
 
 def zsh_script(model: CommandModel) -> str:
@@ -133,10 +137,16 @@ def _zsh_function(command: CommandModel) -> str:
     if command["commands"]:
         lines += ["        '1: :->command' \\", "        '*:: :->argument'"]
         lines += ["    case $state in", "        command)", "            local -a commands=("]
-        lines += [f"                '{_name(sub)}:{_zsh_quote(_description(sub['help']))}'"
-                  for sub in command["commands"]]  # fmt: skip
-        lines += ["            )", "            _describe command commands ;;", "        argument)",
-                  "            case $line[1] in"]  # fmt: skip
+        lines += [
+            f"                '{_name(sub)}:{_zsh_quote(_description(sub['help']))}'"
+            for sub in command["commands"]
+        ]
+        lines += [
+            "            )",
+            "            _describe command commands ;;",
+            "        argument)",
+            "            case $line[1] in",
+        ]
         for sub in command["commands"]:
             sub_name = "_".join((FUNCTION, *sub["words"])).replace("-", "_")
             lines.append(f"                {_name(sub)}) {sub_name} ;;")
@@ -175,9 +185,12 @@ def fish_script(model: CommandModel) -> str:
                 else f"--short-option {name[1:]}"
                 for name in option["names"]
             )
-            takes = {"nothing": "", "value": " --require-parameter",
-                     "files": " --require-parameter --force-files",
-                     "dirs": " --require-parameter --force-files"}[option["takes"]]  # fmt: skip
+            takes = {
+                "nothing": "",
+                "value": " --require-parameter",
+                "files": " --require-parameter --force-files",
+                "dirs": " --require-parameter --force-files",
+            }[option["takes"]]
             lines.append(
                 f"complete --command {PROG} --condition {_fish_quote(condition)} {names}{takes} "
                 f"--description {_fish_quote(_description(option['help']))}"
@@ -218,8 +231,10 @@ def _header(comment: str) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in SCRIPTS:
-        print(f"usage: python -m productiv_upload.cli.help.completion {{{','.join(SCRIPTS)}}}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"usage: python -m productiv_upload.cli.help.completion {{{','.join(SCRIPTS)}}}",
+            file=sys.stderr,
+        )
         return 2
     from productiv_upload.cli.app import app
     from productiv_upload.cli.help.model import from_app

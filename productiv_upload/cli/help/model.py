@@ -78,8 +78,7 @@ def command_context(command: Any, name: str, parent: Any) -> Any:
     """A context for `command` under `parent`'s, with nothing parsed."""
     # As click's make_context builds one, without parsing arguments: the help option's names
     # come from the context settings, inherited from the parent.
-    return command.context_class(command, info_name=name, parent=parent,
-                                 **command.context_settings)  # fmt: skip
+    return command.context_class(command, info_name=name, parent=parent, **command.context_settings)
 
 
 def describe(command: Any, ctx: Any, words: tuple[str, ...]) -> CommandModel:

@@ -192,8 +192,11 @@ def _wrap(units: list[tuple[str, str]], width: int, style: Style) -> list[str]:
     """Fill lines up to `width` columns; a word longer than that gets a line of its own.
 
     A unit of several words ("[default: 60]") stays on one line when it fits in one."""
-    units = [(word, code) for text, code in units
-             for word in (text.split() if len(text) > width else [text])]  # fmt: skip
+    units = [
+        (word, code)
+        for text, code in units
+        for word in (text.split() if len(text) > width else [text])
+    ]
     lines: list[str] = []
     plain_length, current = 0, list[str]()
     for text, code in units:

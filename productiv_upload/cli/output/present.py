@@ -110,8 +110,10 @@ class PlainPresenter:
 
     def start(self, files: int, total_bytes: int) -> None:
         if self._log:
-            self._write(f"{_timestamp()} push started: {plural(files, 'file')}, "
-                        f"{human_size(total_bytes)} to send")  # fmt: skip
+            self._write(
+                f"{_timestamp()} push started: {plural(files, 'file')}, "
+                f"{human_size(total_bytes)} to send"
+            )
 
     def file_started(self, file: LocalFile) -> None:
         pass
@@ -263,8 +265,9 @@ def print_table(console: Console, report: RunReport) -> None:
     if hidden:
         console.print(f"… and {plural(hidden, 'more failed file')} (--json lists every file)")
     if len(listed) < len(report.files):
-        console.print(not_started_line(len(report.files) - len(listed)), style="yellow",
-                      soft_wrap=True)  # fmt: skip
+        console.print(
+            not_started_line(len(report.files) - len(listed)), style="yellow", soft_wrap=True
+        )
 
 
 class SilentPresenter(NullRunEvents):

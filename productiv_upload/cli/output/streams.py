@@ -74,9 +74,9 @@ class FallibleOutput:
             self._on_failure(error)
 
 
-def fallible(stream: TextIO, name: str, on_failure: Callable[[OSError], None] | None = None) -> (
-    tuple[TextIO, FallibleOutput]
-):  # fmt: skip
+def fallible(
+    stream: TextIO, name: str, on_failure: Callable[[OSError], None] | None = None
+) -> tuple[TextIO, FallibleOutput]:
     output = FallibleOutput(stream, name, on_failure)
     return cast(TextIO, output), output
 

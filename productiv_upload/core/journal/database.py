@@ -41,8 +41,9 @@ def journal_error(path: Path, error: Exception) -> JournalError:
     shown = printable(str(path))
     if name in _MACHINE_FAULTS or name.startswith("SQLITE_IOERR"):
         advice = _MACHINE_FAULTS.get(name, "the disk failed to read or write it")
-        return JournalError(f"the journal {shown} cannot be written ({error}): {advice}",
-                            str(error))  # fmt: skip
+        return JournalError(
+            f"the journal {shown} cannot be written ({error}): {advice}", str(error)
+        )
     return JournalError(
         f"the journal {shown} cannot be used ({error}); if it is damaged, move it aside "
         "(the next run starts a new one and may resend files it had recorded)",

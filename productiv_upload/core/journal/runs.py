@@ -126,25 +126,35 @@ class RunLog:
     def failed(self, results: Sequence[FileResult]) -> None:
         """Record files that failed, with their reasons."""
         # Files an interrupt kept from starting did not fail: they were not tried.
-        failed = [r for r in results if r.status.value == "failed"
-                  and r.error != NOT_STARTED_REASON][-KEEP_FAILURES:]  # fmt: skip
+        failed = [
+            r for r in results if r.status.value == "failed" and r.error != NOT_STARTED_REASON
+        ][-KEEP_FAILURES:]
         if not failed or self._target is None:
             return
         now = int(time.time())
         with self._journal.db.writing() as db:
             db.executemany(
                 "INSERT INTO failures (target, at, path, reason) VALUES (?, ?, ?, ?)",
-                [(self._target, now, printable(os.path.abspath(r.path), limit=4096),
-                  printable(r.error or "failed", limit=MAX_REASON)) for r in failed],
-            )  # fmt: skip
+                [
+                    (
+                        self._target,
+                        now,
+                        printable(os.path.abspath(r.path), limit=4096),
+                        printable(r.error or "failed", limit=MAX_REASON),
+                    )
+                    for r in failed
+                ],
+            )
             db.execute(_KEEP_NEWEST_FAILURES, {"target": self._target, "keep": KEEP_FAILURES})
 
     def retrying(self, waiting: Iterable[Waiting]) -> None:
         """What a watch waits to retry now: the whole list, replacing the last one."""
         if self._target is None:
             return
-        rows = [(self._target, w.path, printable(w.reason, limit=MAX_REASON), w.next_at)
-                for w in waiting]  # fmt: skip
+        rows = [
+            (self._target, w.path, printable(w.reason, limit=MAX_REASON), w.next_at)
+            for w in waiting
+        ]
         with self._journal.db.writing() as db:
             db.execute("DELETE FROM retrying WHERE target = ?", (self._target,))
             db.executemany(
@@ -168,9 +178,8 @@ class RunLog:
     def _write_figures(self, db: sqlite3.Connection, figures: Figures) -> None:
         db.execute(
             "UPDATE runs SET uploaded = ?, skipped = ?, failed = ?, bytes = ? WHERE id = ?",
-            (figures.uploaded, figures.skipped, figures.failed, figures.bytes_uploaded,
-             self._row),
-        )  # fmt: skip
+            (figures.uploaded, figures.skipped, figures.failed, figures.bytes_uploaded, self._row),
+        )
 
     def _succeeded(self) -> None:
         self._journal.db.set_meta(f"last_success:{self._target}", int(time.time()))

@@ -78,10 +78,15 @@ class Upload:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "api_url": self.api_url, "app_id": self.app_id, "filename": self.filename,
-            "path": self.path, "size": self.size, "sha256": self.sha256,
-            "uploaded_at": self.uploaded_at, "gone_at": self.gone_at,
-        }  # fmt: skip
+            "api_url": self.api_url,
+            "app_id": self.app_id,
+            "filename": self.filename,
+            "path": self.path,
+            "size": self.size,
+            "sha256": self.sha256,
+            "uploaded_at": self.uploaded_at,
+            "gone_at": self.gone_at,
+        }
 
 
 def iso(unix_time: float) -> str:
@@ -204,11 +209,17 @@ class Journal:
         with self.db.writing() as db:
             target = self.target(api_url, app_id, create=True)
             rows = [
-                (target, self.folder(folder_of(upload.path), create=True), upload.filename,
-                 upload.size, bytes.fromhex(upload.sha256), when,
-                 *identity_columns(upload.identity))
+                (
+                    target,
+                    self.folder(folder_of(upload.path), create=True),
+                    upload.filename,
+                    upload.size,
+                    bytes.fromhex(upload.sha256),
+                    when,
+                    *identity_columns(upload.identity),
+                )
                 for upload in uploads
-            ]  # fmt: skip
+            ]
             db.executemany(
                 "UPDATE uploads SET gone = max(? - at, 0) WHERE target = ? AND folder = ?"
                 " AND name = ? AND gone IS NULL",
@@ -269,8 +280,16 @@ class Journal:
             while batch := cursor.fetchmany(512):
                 for api_url, app, name, folder, size, digest, at, gone, _ in batch:
                     path = os.path.join(os.fsdecode(folder), name)
-                    yield Upload(api_url, app, name, path, size, digest.hex(), iso(at),
-                                 None if gone is None else iso(at + gone))  # fmt: skip
+                    yield Upload(
+                        api_url,
+                        app,
+                        name,
+                        path,
+                        size,
+                        digest.hex(),
+                        iso(at),
+                        None if gone is None else iso(at + gone),
+                    )
 
     def count(self, app_id: str | None = None) -> int:
         """How many uploads it holds, of one app or of all."""

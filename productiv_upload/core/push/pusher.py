@@ -56,8 +56,13 @@ class PushOptions:
 
     @classmethod
     def of(cls, transfer: TransferSettings, storage_hosts: tuple[str, ...] | None) -> PushOptions:
-        return cls(transfer.concurrency, transfer.batch_size, transfer.retries, storage_hosts,
-                   limit_rate=transfer.limit_rate)  # fmt: skip
+        return cls(
+            transfer.concurrency,
+            transfer.batch_size,
+            transfer.retries,
+            storage_hosts,
+            limit_rate=transfer.limit_rate,
+        )
 
 
 @dataclass
@@ -251,8 +256,9 @@ class Pusher:
             assert report.verified is not None
             api, app = self._api.api_url, self._api.app_id
             try:
-                recorded = self._journal.recorded(api, app, report.file.path,
-                                                  report.verified.sha256)  # fmt: skip
+                recorded = self._journal.recorded(
+                    api, app, report.file.path, report.verified.sha256
+                )
             except JournalError:
                 recorded = False  # then the write below fails too, and says why
             if recorded:

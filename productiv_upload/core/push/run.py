@@ -163,8 +163,9 @@ class _Push:
         request, session = self.request, self.session
         journal = None if request.force else session.existing_journal()
         to_send, skipped = self._split(journal)
-        planned = {f.filename: FileResult(f.path, f.filename, f.size, Status.PLANNED)
-                   for f in to_send}  # fmt: skip
+        planned = {
+            f.filename: FileResult(f.path, f.filename, f.size, Status.PLANNED) for f in to_send
+        }
         results = {**self.deferred, **planned, **{f.filename: _skipped(f) for f in skipped}}
         files = [results[f.filename] for f in self.found.files] + self.found.refused
         report = RunReport(session.app_id, True, files, deferring=request.min_age is not None)
@@ -205,8 +206,9 @@ class _Push:
         )
         self.events.finish(report)
         _warn_unrecorded(report, self.warn)
-        spool_failed = _settle_spool(request, report, found, journal, session.api_key,
-                                     self.warn, self.inform)  # fmt: skip
+        spool_failed = _settle_spool(
+            request, report, found, journal, session.api_key, self.warn, self.inform
+        )
         if journal is not None and self.candidates:
             retention_days = request.state.journal_retention_days
             _upkeep(journal, session.api_key, session.app_id, retention_days, self.warn)
@@ -215,9 +217,12 @@ class _Push:
         return self._ended(report, outcome, spool_failed, record)
 
     def _ended(
-        self, report: RunReport, outcome: PushOutcome | None, spool_failed: bool,
+        self,
+        report: RunReport,
+        outcome: PushOutcome | None,
+        spool_failed: bool,
         record: PushRecord,
-    ) -> PushRun:  # fmt: skip
+    ) -> PushRun:
         run = PushRun(report, self.session.service)
         if outcome is not None and outcome.fatal is not None:
             run.fatal = outcome.fatal
@@ -234,8 +239,9 @@ class _Push:
         return run
 
     def _upload(self, journal: Journal | None, files: list[LocalFile]) -> PushOutcome:
-        clients, options = open_clients(self.session, self.request.transfer, self.on_secret,
-                                        self.events)  # fmt: skip
+        clients, options = open_clients(
+            self.session, self.request.transfer, self.on_secret, self.events
+        )
         pusher = Pusher(clients.api, clients.storage, options, self.events, journal, self.stop)
         return pusher.run(files)
 
@@ -243,8 +249,13 @@ class _Push:
         if journal is None:
             return list(self.candidates), []
         session = self.session
-        return split_already_uploaded(self.candidates, journal, session.api_key, session.app_id,
-                                      checksum=self.request.checksum)  # fmt: skip
+        return split_already_uploaded(
+            self.candidates,
+            journal,
+            session.api_key,
+            session.app_id,
+            checksum=self.request.checksum,
+        )
 
     def _rerun_advice(self) -> str:
         """What to do about what a stopped run did not send: the same command, as a rule."""
@@ -264,12 +275,18 @@ def _find_files(request: PushRequest, stdin: BinaryIO) -> Discovery:
             with open(request.files_from, "rb") as listing:
                 literal = read_path_list(listing, null=request.null)
         except OSError as error:
-            raise UsageError(f"cannot read --files-from {printable(request.files_from)}: "
-                             f"{error.strerror}") from None  # fmt: skip
+            raise UsageError(
+                f"cannot read --files-from {printable(request.files_from)}: {error.strerror}"
+            ) from None
     elif not request.paths:
         raise UsageError("no files given: name files, directories or patterns, or --files-from")
-    return discover(request.paths, recursive=request.recursive, allow_empty=request.allow_empty,
-                    literal_paths=literal, exclude=request.exclude)  # fmt: skip
+    return discover(
+        request.paths,
+        recursive=request.recursive,
+        allow_empty=request.allow_empty,
+        literal_paths=literal,
+        exclude=request.exclude,
+    )
 
 
 def _skipped(file: LocalFile) -> FileResult:
@@ -327,9 +344,12 @@ def _settle_spool(
 
 
 def _upkeep(
-    journal: Journal, api_url: str, app_id: str, retention_days: float,
+    journal: Journal,
+    api_url: str,
+    app_id: str,
+    retention_days: float,
     warn: Callable[[str], None],
-) -> None:  # fmt: skip
+) -> None:
     """Expire rows gone long enough, and look for a few files gone from their folders."""
     try:
         maintain(journal, api_url, app_id, retention_days * 86400)
@@ -341,8 +361,10 @@ def _warn_unrecorded(report: RunReport, warn: Callable[[str], None]) -> None:
     """Uploads that storage confirmed but the journal could not record."""
     unrecorded = [r.path for r in report.files if r.status is Status.UPLOADED and r.error]
     if unrecorded:
-        warn(f"{plural(len(unrecorded), 'file')} uploaded but not recorded in the journal "
-             f"({_some_of(unrecorded)}): a rerun may send them again")  # fmt: skip
+        warn(
+            f"{plural(len(unrecorded), 'file')} uploaded but not recorded in the journal "
+            f"({_some_of(unrecorded)}): a rerun may send them again"
+        )
 
 
 def _warn_old_files(

@@ -37,9 +37,11 @@ def connect(
     ca_advice = service.trust.advice()
     timeouts = transfer.timeouts
     storage = StorageClient(
-        pool_size=transfer.concurrency, timeout=timeouts, ssl_context=ssl_context,
+        pool_size=transfer.concurrency,
+        timeout=timeouts,
+        ssl_context=ssl_context,
         ca_advice=ca_advice,
-    )  # fmt: skip
+    )
     # An API connection that went silent closes storage's idle ones: a file that met a flow
     # the network forgot then costs one --timeout, not one for each connection it uses.
     retry = api_retry(transfer.retries, on_retry, on_silence=storage.close)
@@ -54,9 +56,14 @@ def connect(
         assert credentials.client_id is not None
         assert credentials.client_secret is not None
         tokens = ClientCredentials(
-            service.token_url, credentials.client_id, credentials.client_secret, api_session,
-            on_token=on_secret, origin=credentials.source, ca_advice=ca_advice,
-        )  # fmt: skip
+            service.token_url,
+            credentials.client_id,
+            credentials.client_secret,
+            api_session,
+            on_token=on_secret,
+            origin=credentials.source,
+            ca_advice=ca_advice,
+        )
     if on_secret is not None:
         for secret in tokens.secrets():
             on_secret(secret)

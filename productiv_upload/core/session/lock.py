@@ -25,9 +25,14 @@ class AppLock:
     """
 
     def __init__(
-        self, state_dir: Path, api_url: str, app_id: str, *, wait_s: float = 0,
+        self,
+        state_dir: Path,
+        api_url: str,
+        app_id: str,
+        *,
+        wait_s: float = 0,
         kind: str = "push",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._app_id = app_id
         self._path, self._owner = _lock_files(state_dir, api_url, app_id)
         self._wait_s = wait_s
@@ -48,8 +53,11 @@ class AppLock:
             what = holder.kind if holder is not None and holder.kind else "push"
             pid = f" (PID {holder.pid})" if holder is not None else ""
             waited = f" after waiting {self._wait_s:g} s" if self._wait_s else ""
-            advice = ("stop it first" if what == "watch" else
-                      "let it finish, or pass --wait-lock SECONDS to wait for it")  # fmt: skip
+            advice = (
+                "stop it first"
+                if what == "watch"
+                else "let it finish, or pass --wait-lock SECONDS to wait for it"
+            )
             raise LockHeld(
                 f"another {what} for app {printable(self._app_id)} is running{pid}{waited}; "
                 f"{advice}"

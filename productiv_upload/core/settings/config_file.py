@@ -59,8 +59,10 @@ class Profile:
         """Added to 'no app id' and 'no credentials' errors when the profile is not there."""
         if not self.available:
             return ""
-        return (f"; note: {printable(str(self.path))} has no [{printable(self.name)}] profile "
-                f"(profiles: {printable(', '.join(self.available))})")  # fmt: skip
+        return (
+            f"; note: {printable(str(self.path))} has no [{printable(self.name)}] profile "
+            f"(profiles: {printable(', '.join(self.available))})"
+        )
 
     @property
     def label(self) -> str:

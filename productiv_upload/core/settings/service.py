@@ -138,14 +138,23 @@ def resolve_service(
         sources["metrics_file"] = chosen.label
     profile_bundle = chosen.values.get("ca_bundle")
     trust = resolve_trust(
-        None if ca_bundle is None else str(ca_bundle), environ,
-        str(expand_path(profile_bundle)) if profile_bundle else None, chosen.label,
-    )  # fmt: skip
+        None if ca_bundle is None else str(ca_bundle),
+        environ,
+        str(expand_path(profile_bundle)) if profile_bundle else None,
+        chosen.label,
+    )
     sources["trust"] = trust.source
     return ServiceSettings(
-        resolved_api, resolved_app, resolved_token_url, credentials, sources, chosen.name,
-        resolved_hosts, metrics_file, trust,
-    )  # fmt: skip
+        resolved_api,
+        resolved_app,
+        resolved_token_url,
+        credentials,
+        sources,
+        chosen.name,
+        resolved_hosts,
+        metrics_file,
+        trust,
+    )
 
 
 def _setting_label(name: str, source: str) -> str:
@@ -242,8 +251,11 @@ def _profile_credentials(profile: Profile) -> Credentials:
         return Credentials(access_token=read_token_file(path), source=f"{profile.label} token_file")
     client_id, secret = _profile_client_values(profile)
     if client_id is not None and secret is not None:
-        return Credentials(client_id=client_id, client_secret=secret,
-                           source=f"{profile.label} client_id and client secret")  # fmt: skip
+        return Credentials(
+            client_id=client_id,
+            client_secret=secret,
+            source=f"{profile.label} client_id and client secret",
+        )
     if client_id is not None or secret is not None:
         raise UsageError(
             f"{profile.label} in {printable(str(profile.path))} needs both client_id "

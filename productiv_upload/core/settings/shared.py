@@ -35,12 +35,19 @@ class ServiceChoice:
     def resolve(self, environ: Mapping[str, str], *, need_credentials: bool) -> ServiceSettings:
         """The service, credentials and trust from flags, environment and profile."""
         return resolve_service(
-            app_id=self.app_id, api_url=self.api_url, token_url=self.token_url,
-            token_file=self.token_file, environ=environ, profile=self.profile,
-            need_credentials=need_credentials, storage_hosts=self.storage_hosts,
-            access_token=self.access_token, client_id=self.client_id,
-            client_secret=self.client_secret, ca_bundle=self.ca_bundle,
-        )  # fmt: skip
+            app_id=self.app_id,
+            api_url=self.api_url,
+            token_url=self.token_url,
+            token_file=self.token_file,
+            environ=environ,
+            profile=self.profile,
+            need_credentials=need_credentials,
+            storage_hosts=self.storage_hosts,
+            access_token=self.access_token,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            ca_bundle=self.ca_bundle,
+        )
 
 
 @dataclass(frozen=True)

@@ -134,8 +134,11 @@ class Settler:
 
     def retrying(self) -> list[tuple[str, float]]:
         """The paths waiting out a retry backoff, with when each may go again (monotonic)."""
-        return [(path, known.retry_at) for path, known in self._pending.items()
-                if known.retry_at is not None]  # fmt: skip
+        return [
+            (path, known.retry_at)
+            for path, known in self._pending.items()
+            if known.retry_at is not None
+        ]
 
     def forget(self, path: str) -> None:
         """Drop all state for `path`: it was sent, or it is gone."""

@@ -73,9 +73,13 @@ class WatchLoop:
         folders = self._readable_folders()
         present = set()
         try:
-            for path, info in scan(folders, recursive=self._request.recursive,
-                                   ignore_dirs=self._ignore, exclude=self._excluded,
-                                   on_error=lambda error: self._warn(str(error))):  # fmt: skip
+            for path, info in scan(
+                folders,
+                recursive=self._request.recursive,
+                ignore_dirs=self._ignore,
+                exclude=self._excluded,
+                on_error=lambda error: self._warn(str(error)),
+            ):
                 present.add(path)
                 done = self._done.get(path)
                 if done is not None:
@@ -170,12 +174,15 @@ class WatchLoop:
             self._sending[path] = Fingerprint.of(info)
             if len(files) == MAX_FILES_PER_RUN:
                 break
-        to_send, already = split_already_uploaded(list(files.values()), self._journal,
-                                                  self._api_key, self._app_id,
-                                                  checksum=self._request.checksum)  # fmt: skip
+        to_send, already = split_already_uploaded(
+            list(files.values()),
+            self._journal,
+            self._api_key,
+            self._app_id,
+            checksum=self._request.checksum,
+        )
         for file in already:
-            self._finish_sent(file, FileResult(file.path, file.filename, file.size,
-                                               Status.SKIPPED))  # fmt: skip
+            self._finish_sent(file, FileResult(file.path, file.filename, file.size, Status.SKIPPED))
         return to_send
 
     def finished(self, files: list[LocalFile], results: list[FileResult]) -> None:
@@ -212,8 +219,9 @@ class WatchLoop:
         spool = self._request.spool
         result = skipped or FileResult(file.path, file.filename, file.size, Status.UPLOADED)
         if spool.settles:
-            outcome = settle([result], {file.filename: file}, move_to=spool.move_to,
-                             delete=spool.delete_after)  # fmt: skip
+            outcome = settle(
+                [result], {file.filename: file}, move_to=spool.move_to, delete=spool.delete_after
+            )
             for reason in [*outcome.kept, *outcome.failed]:
                 self._warn(f"not moved or deleted: {reason}")
             if outcome.done:

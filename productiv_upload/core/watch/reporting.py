@@ -145,9 +145,14 @@ class WatchOps:
             return
         waits = waits or self._waits()
         snapshot = Snapshot(
-            self._app_id, "watch", self.figures, time.time(), self._last_success,
-            settling=waits.settling, retrying=len(waits.retrying),
-        )  # fmt: skip
+            self._app_id,
+            "watch",
+            self.figures,
+            time.time(),
+            self._last_success,
+            settling=waits.settling,
+            retrying=len(waits.retrying),
+        )
         problem = write_metrics(self._metrics_file, snapshot)
         if problem is not None:
             self._once(problem)

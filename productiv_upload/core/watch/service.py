@@ -85,11 +85,29 @@ def run_watch(
         # later, an interrupt in between would leave a recorded upload out of the figures.
         counted = _Counted(events)
         loop = WatchLoop(request, counted, warn, journal, session.api_key, session.app_id)
-        ops = WatchOps(Notifier(environ), journal, session.api_key, session.app_id,
-                       metrics_file=session.metrics_file, warn=warn, waits=loop.waits)  # fmt: skip
+        ops = WatchOps(
+            Notifier(environ),
+            journal,
+            session.api_key,
+            session.app_id,
+            metrics_file=session.metrics_file,
+            warn=warn,
+            waits=loop.waits,
+        )
         loop.ops = counted.ops = ops
-        service = _Service(request, session.service, loop, ops, clients, options, counted,
-                           journal, started, warn, stop)  # fmt: skip
+        service = _Service(
+            request,
+            session.service,
+            loop,
+            ops,
+            clients,
+            options,
+            counted,
+            journal,
+            started,
+            warn,
+            stop,
+        )
         exit_code, message = int(ExitStatus.OK), None
         try:
             # Asked without the transfers' retries: the check's own backoff paces the tries.
@@ -131,12 +149,20 @@ class _Service:
         while not stop.is_set():
             # OS watches follow a folder's inode: when a watched folder is replaced (moved
             # away and made anew), they are set up again on the new one.
-            hints = start_hints(request.dirs, recursive=request.recursive,
-                                poll=request.poll, wake=self.wake, warn=self.warn)  # fmt: skip
+            hints = start_hints(
+                request.dirs,
+                recursive=request.recursive,
+                poll=request.poll,
+                wake=self.wake,
+                warn=self.warn,
+            )
             with hints as (method, poll):
                 if not announced:
-                    self.started(WatchStart(request.dirs, method, self.settings.app_id,
-                                            self.settings.api_url))  # fmt: skip
+                    self.started(
+                        WatchStart(
+                            request.dirs, method, self.settings.app_id, self.settings.api_url
+                        )
+                    )
                     ops.ready(f"{', '.join(printable(d) for d in request.dirs)} ({method})")
                     announced = True
                 while not stop.is_set() and loop.rescan():
@@ -152,8 +178,14 @@ class _Service:
 
     def _send(self, due: list[LocalFile]) -> bool:
         """Push the files that are due; False once interrupted."""
-        pusher = Pusher(self.clients.api, self.clients.storage, self.options, self.events,
-                        self.journal, heartbeat=self.ops)  # fmt: skip
+        pusher = Pusher(
+            self.clients.api,
+            self.clients.storage,
+            self.options,
+            self.events,
+            self.journal,
+            heartbeat=self.ops,
+        )
         outcome = pusher.run(due)
         self.loop.finished(due, outcome.results)
         if outcome.fatal is not None:

@@ -262,3 +262,16 @@ def test_the_core_s_option_names_become_parameters(core: str, python: str) -> No
     from productiv_upload.library.arguments import python_words
 
     assert python_words(core) == python
+
+
+def test_an_optional_whole_number_takes_none_and_says_so_when_wrong() -> None:
+    from productiv_upload.core.settings.spec import Option
+
+    optional = Option("max_files", ("--max-files",), "whole", None, metavar="N", low=1, high=9)
+    optional.check(None)
+    with pytest.raises(UsageError) as wrong:
+        optional.check("3")
+
+    assert str(wrong.value) == "max_files must be a whole number from 1 to 9 or None, not str '3'"
+    with pytest.raises(UsageError, match="concurrency must be a whole number from 1 to 64, not"):
+        options.CONCURRENCY.check(None)

@@ -113,8 +113,12 @@ def _flag(option: Option, value: object) -> None:
 
 def _whole(option: Option, value: object) -> None:
     low, high = int(option.low or 0), int(option.high or 0)
+    optional = option.default is None
+    if value is None and optional:
+        return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _wrong(option, value, f"a whole number from {low} to {high}")
+        kind = f"a whole number from {low} to {high}" + (" or None" if optional else "")
+        raise _wrong(option, value, kind)
     if not low <= value <= high:
         raise UsageError(f"{option.name} must be from {low} to {high}, not {value}")
 

@@ -15,7 +15,6 @@ from productiv_upload.core.settings.config_file import CONFIG_ENV, PROFILE_ENV, 
 from productiv_upload.core.settings.service import (
     DEFAULT_API_URL,
     describe_storage_hosts,
-    resolve_service,
 )
 from productiv_upload.core.settings.shared import ServiceChoice, StateSettings
 from productiv_upload.core.settings.state_dir import state_dir_and_source
@@ -105,19 +104,18 @@ def run_config_show(
     ]
     problem = None
     service = None
+    choice = ServiceChoice(
+        app_id=app_id,
+        api_url=api_url,
+        token_url=token_url,
+        token_file=token_file,
+        profile=profile,
+        storage_hosts=storage_hosts or [],
+        ca_bundle=ca_bundle,
+    )
     for need_credentials in (True, False):  # without credentials, show what does resolve
         try:
-            service = resolve_service(
-                app_id=app_id,
-                api_url=api_url,
-                token_url=token_url,
-                token_file=token_file,
-                environ=environ,
-                profile=profile,
-                need_credentials=need_credentials,
-                storage_hosts=storage_hosts,
-                ca_bundle=ca_bundle,
-            )
+            service = choice.resolve(environ, need_credentials=need_credentials)
             break
         except UsageError as error:
             problem = problem or str(error)

@@ -18,7 +18,7 @@ import pytest
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError
 from productiv_upload.core.model import LocalFile, Status
 from productiv_upload.core.push.discover import discover
-from productiv_upload.core.push.events import NullEvents
+from productiv_upload.core.push.events import NullEvents, PushEvents
 from productiv_upload.core.push.pusher import Pusher, PushOptions
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 from productiv_upload.service.api import ProductivApi
@@ -42,12 +42,17 @@ def file_entries(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["filename"]: entry for entry in files}
 
 
-def pusher_for(sandbox: Sandbox, **options: object) -> Pusher:
+def pusher_for(
+    sandbox: Sandbox,
+    events: PushEvents | None = None,
+    journal: Journal | None = None,
+    **options: object,
+) -> Pusher:
     api = ProductivApi(
         sandbox.api_url, SANDBOX_APP_ID, StaticToken(SANDBOX_TOKEN), make_session(pool_size=2)
     )
     storage = StorageClient(pool_size=4)
-    return Pusher(api, storage, PushOptions(**options))  # type: ignore[arg-type]
+    return Pusher(api, storage, PushOptions(**options), events, journal)  # type: ignore[arg-type]
 
 
 # --- retries ---
@@ -81,8 +86,7 @@ def test_a_connection_dropped_mid_body_is_retried_from_the_first_byte(
         def bytes_sent(self, file: LocalFile, count: int) -> None:
             progress.append(count)
 
-    pusher = pusher_for(sandbox)
-    pusher._events = Recorder()
+    pusher = pusher_for(sandbox, Recorder())
     [result] = pusher.run(discover([str(path)]).files).results
 
     assert result.status is Status.UPLOADED
@@ -224,9 +228,7 @@ def test_a_file_growing_during_its_upload_is_failed_and_not_journaled(
                 with open(file.path, "ab") as still_being_written:
                     still_being_written.write(b"more rows\n")
 
-    pusher = pusher_for(sandbox, retries=0)
-    pusher._events = Writer()
-    pusher._journal = journal
+    pusher = pusher_for(sandbox, Writer(), journal, retries=0)
     [result] = pusher.run(discover([str(path)]).files).results
 
     assert result.status is Status.FAILED

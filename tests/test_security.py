@@ -274,8 +274,7 @@ def test_files_that_vanish_or_shrink_before_upload_fail_cleanly(
             if file.filename == shrinking.name and count > 0:
                 os.truncate(file.path, 10)  # while its body is being sent
 
-    pusher = pusher_for(sandbox, retries=0)
-    pusher._events = Truncator()
+    pusher = pusher_for(sandbox, Truncator(), retries=0)
     gone, shrunk = pusher.run(files).results
 
     assert gone.status is Status.FAILED

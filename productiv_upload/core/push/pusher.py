@@ -32,13 +32,11 @@ from productiv_upload.core.model import (
 )
 from productiv_upload.core.push.batches import make_batches
 from productiv_upload.core.push.events import Heartbeat, NullEvents, PushEvents, Stop
-from productiv_upload.core.push.transfer import PutOutcome, put_file
+from productiv_upload.core.push.sending import FileSender, Sent, failed
 from productiv_upload.core.settings.transfer import TransferSettings
 from productiv_upload.service.api import MAX_BATCH, ProductivApi
-from productiv_upload.service.retry import backoff_delay
 from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.throttle import ByteRate
-from productiv_upload.service.urls import check_signed_url, display_host, signed_url_has_expired
 
 GRACE_S = 5.0  # how long in-flight PUTs may finish after an interrupt
 HEARTBEAT_S = 0.5  # how often the scheduling thread looks up from waiting, with a heartbeat
@@ -80,15 +78,6 @@ class _Stopped(Exception):
 
 
 @dataclass(frozen=True)
-class _Sent:
-    """What a worker hands back for one file: its result, and what the journal needs of it."""
-
-    file: LocalFile
-    result: FileResult
-    verified: PutOutcome | None = None  # storage confirmed the bytes; not journaled yet
-
-
-@dataclass(frozen=True)
 class _Urls:
     """What the URL thread hands back: a batch's signed URLs, or why there are none."""
 
@@ -107,7 +96,7 @@ class _Run:
     in_flight: dict[str, LocalFile] = field(default_factory=dict)
     # Workers and the URL thread append their reports here and set `arrived`; the scheduler
     # takes a report off only once it is handled, so an interrupt at any moment loses none.
-    reports: collections.deque[_Sent | _Urls] = field(default_factory=collections.deque)
+    reports: collections.deque[Sent | _Urls] = field(default_factory=collections.deque)
     arrived: threading.Event = field(default_factory=threading.Event)
     url_batch: list[LocalFile] | None = None  # whose URLs are being asked for
     next_batch: int = 0
@@ -129,16 +118,18 @@ class Pusher:
         self._stop = stop
         self._heartbeat = heartbeat
         self._journal = journal
-        # Set by a worker when the whole run must stop (the token was refused).
-        self._worker_fatal: UploadError | None = None
-        self._storage = storage
         self._options = options
         self._events = events or NullEvents()
         self._cancel = threading.Event()
-        self._throttle = ByteRate(options.limit_rate) if options.limit_rate else None
-        # Storage hosts that one file's retries found unreachable, and why: the files bound
-        # for them fail at once rather than each after its own retries.
-        self._hosts_down: dict[str, str] = {}
+        self._sender = FileSender(
+            api,
+            storage,
+            self._events,
+            self._cancel,
+            ByteRate(options.limit_rate) if options.limit_rate else None,
+            retries=options.retries,
+            storage_hosts=options.storage_hosts,
+        )
 
     def run(self, files: Sequence[LocalFile]) -> PushOutcome:
         state = _Run(make_batches(files, self._options.batch_size))
@@ -225,7 +216,7 @@ class Pusher:
         verified = [
             r
             for r in itertools.islice(state.reports, group)
-            if isinstance(r, _Sent) and r.verified is not None
+            if isinstance(r, Sent) and r.verified is not None
         ]
         if verified:
             if not use_urls:
@@ -235,20 +226,20 @@ class Pusher:
             journaled = {r.file.filename: r for r in self._journal_verified(state, verified)}
             for index in range(group):  # in place: the deque is shared with the workers
                 report = state.reports[index]
-                if isinstance(report, _Sent) and report.file.filename in journaled:
+                if isinstance(report, Sent) and report.file.filename in journaled:
                     state.reports[index] = journaled[report.file.filename]
         for _ in range(group):
             report = state.reports[0]
-            if isinstance(report, _Sent):
+            if isinstance(report, Sent):
                 state.in_flight.pop(report.file.filename, None)
                 self._record(state, report.result)
             elif use_urls:
                 self._take_urls(state, report)
             state.reports.popleft()
-        if self._worker_fatal is not None and state.fatal is None:
-            state.fatal = self._worker_fatal
+        if self._sender.fatal is not None and state.fatal is None:
+            state.fatal = self._sender.fatal
 
-    def _not_yet_recorded(self, verified: list[_Sent]) -> list[_Sent]:
+    def _not_yet_recorded(self, verified: list[Sent]) -> list[Sent]:
         if self._journal is None:
             return verified
         fresh = []
@@ -267,7 +258,7 @@ class Pusher:
                 fresh.append(report)
         return fresh
 
-    def _journal_verified(self, state: _Run, verified: list[_Sent]) -> list[_Sent]:
+    def _journal_verified(self, state: _Run, verified: list[Sent]) -> list[Sent]:
         """Record verified uploads in one transaction; returns them marked as done with, and
         with a reason on each if the journal could not take them."""
         done = [dataclasses.replace(report, verified=None) for report in verified]
@@ -313,10 +304,10 @@ class Pusher:
             # batch would take minutes and end the same way. Files with URLs in hand still go.
             reason = f"not sent: {report.error}"
             for file in batch:
-                self._record(state, _failed(file, str(report.error)))
+                self._record(state, failed(file, str(report.error)))
             for later in state.batches[state.next_batch :]:
                 for file in later:
-                    self._record(state, _failed(file, reason))
+                    self._record(state, failed(file, reason))
             state.next_batch = len(state.batches)
             return
         if report.error is not None:
@@ -326,13 +317,13 @@ class Pusher:
                 else redact(f"internal error: {type(report.error).__name__}: {report.error}")
             )
             for file in batch:
-                self._record(state, _failed(file, reason))
+                self._record(state, failed(file, reason))
             return
         urls = report.urls or {}
         for file in batch:
             url = urls.get(file.filename)
             if url is None:
-                self._record(state, _failed(file, "the API returned no upload URL for this file"))
+                self._record(state, failed(file, "the API returned no upload URL for this file"))
             else:
                 state.ready.append((file, url))
 
@@ -369,7 +360,7 @@ class Pusher:
             pass
         self._cancel.set()
         for file in state.in_flight.values():
-            self._record(state, _failed(file, CUT_SHORT_REASON))
+            self._record(state, failed(file, CUT_SHORT_REASON))
         state.in_flight.clear()
 
     # --- in the URL thread ---
@@ -386,98 +377,15 @@ class Pusher:
 
     def _send_and_report(self, file: LocalFile, signed_url: str, state: _Run) -> None:
         try:
-            report = self._send(file, signed_url)
+            report = self._sender.send(file, signed_url)
         # Any failure, even a bug, must become this file's result, or the run would hang.
         except Exception as error:
             reason = redact(f"internal error: {type(error).__name__}: {error}")
-            report = _Sent(file, _failed(file, reason))
+            report = Sent(file, failed(file, reason))
         _deliver(state, report)
 
-    def _send(self, file: LocalFile, signed_url: str) -> _Sent:
-        """Upload one file with retries; returns its result, never raises for a file's failure."""
-        self._events.file_started(file)
-        attempts = refreshes = 0
-        error = "not sent"
-        while attempts <= self._options.retries:
-            refusal = check_signed_url(signed_url, storage_hosts=self._options.storage_hosts)
-            if refusal is not None:
-                return _Sent(file, _failed(file, refusal, attempts))
-            down = self._hosts_down.get(display_host(signed_url))
-            if down is not None:
-                return _Sent(file, _failed(file, f"not sent: {down}", attempts))
-            if signed_url_has_expired(signed_url):
-                refreshes += 1
-                if refreshes > self._options.retries:
-                    reason = (
-                        "the API keeps handing out signed URLs that have "
-                        "already expired; is this machine's clock right?"
-                    )
-                    return _Sent(file, _failed(file, reason, attempts))
-                try:
-                    signed_url = self._fresh_url(file)
-                except UploadError as fresh_error:
-                    return _Sent(file, self._refresh_failed(file, fresh_error, attempts))
-                continue
-            attempts += 1
-            sent = 0
 
-            def on_bytes(count: int) -> None:
-                nonlocal sent
-                sent += count
-                self._events.bytes_sent(file, count)
-
-            def on_wait(seconds: float) -> None:
-                self._events.waiting(file, seconds)
-
-            outcome = put_file(
-                self._storage, signed_url, file, on_bytes, self._cancel, self._throttle, on_wait
-            )
-            if outcome.ok:
-                return self._verified(file, outcome, attempts)
-            self._events.bytes_sent(file, -sent)  # the next try starts from the first byte
-            error = outcome.error or "failed"
-            if outcome.host_down and (not outcome.retryable or attempts > self._options.retries):
-                self._hosts_down[display_host(signed_url)] = error
-            if self._cancel.is_set() or not (outcome.retryable or outcome.expired):
-                break
-            if attempts <= self._options.retries:
-                # The file's result keeps only the last reason: each earlier one is told here.
-                self._events.attempt_failed(file, attempts, redact(error))
-            if outcome.expired:
-                try:
-                    signed_url = self._fresh_url(file)
-                except UploadError as fresh_error:
-                    return _Sent(file, self._refresh_failed(file, fresh_error, attempts))
-            elif attempts <= self._options.retries and self._cancel.wait(
-                backoff_delay(attempts, outcome.retry_after)
-            ):
-                break
-        return _Sent(file, _failed(file, error, attempts))
-
-    @staticmethod
-    def _verified(file: LocalFile, outcome: PutOutcome, attempts: int) -> _Sent:
-        result = FileResult(file.path, file.filename, outcome.size, Status.UPLOADED, attempts)
-        return _Sent(file, result, outcome)
-
-    def _refresh_failed(self, file: LocalFile, error: UploadError, attempts: int) -> FileResult:
-        if isinstance(error, AccessRefused):
-            self._worker_fatal = error  # the next batch would be refused the same way
-        return _failed(file, str(error), attempts)
-
-    def _fresh_url(self, file: LocalFile) -> str:
-        url = self._api.upload_urls([file.filename]).get(file.filename)
-        if url is None:
-            raise ApiError("the API returned no new upload URL for this file")
-        return url
-
-
-def _deliver(state: _Run, report: _Sent | _Urls) -> None:
+def _deliver(state: _Run, report: Sent | _Urls) -> None:
     """From a worker or the URL thread: leave a report for the scheduler and wake it."""
     state.reports.append(report)
     state.arrived.set()
-
-
-def _failed(file: LocalFile, error: str, attempts: int = 0) -> FileResult:
-    # Masked here, where the reason is made, as well as on output: a table that folds a long
-    # line could otherwise split a signature past the output filter.
-    return FileResult(file.path, file.filename, file.size, Status.FAILED, attempts, redact(error))

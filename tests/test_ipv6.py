@@ -179,5 +179,5 @@ def test_the_sandbox_command_refuses_an_address_other_machines_could_reach(host:
     assert run.stdout == ""
     assert run.stderr == (
         f"productiv-upload: error: --host {host} is not a loopback address; "
-        "the sandbox listens on 127.0.0.1, ::1 or localhost only\n"
+        "the sandbox listens only on 127.0.0.1 (or another 127.x.y.z), ::1 or localhost\n"
     )

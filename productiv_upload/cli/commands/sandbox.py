@@ -42,7 +42,7 @@ def run_sandbox(
     if not is_loopback_host(host):
         raise UsageError(
             f"--host {printable(host, 100)} is not a loopback address; "
-            "the sandbox listens on 127.0.0.1, ::1 or localhost only"
+            "the sandbox listens only on 127.0.0.1 (or another 127.x.y.z), ::1 or localhost"
         )
     tls = _server_context(tls_cert, tls_key)
     address = host.removeprefix("[").removesuffix("]")

@@ -1,4 +1,4 @@
-"""One file to its signed URL, in a worker thread: tries, waits between them, fresh URLs.
+"""One file to its signed URL, in a worker thread: tries, waits, fresh URLs, hosts found down.
 
 The scheduler in pusher.py hands a `FileSender` a file and its URL; the sender hands back a
 `Sent`, and never raises for the file's own failure.
@@ -36,11 +36,13 @@ class Sent:
 
 
 class FileSender:
-    """Sends files one at a time per worker; what one file learns, the others use.
+    """One per run, its `send` called from every worker at once: what one file learns, the
+    others use.
 
     `hosts_down`: storage hosts that one file's retries found unreachable, and why; the files
     bound for them fail at once rather than each after its own retries. `fatal`: set when the
-    whole run must stop (the token was refused while asking for a fresh URL).
+    whole run must stop (the token was refused while asking for a fresh URL); the scheduler
+    reads it. Both change by single assignments (a dict item, an attribute), without a lock.
     """
 
     def __init__(

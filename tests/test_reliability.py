@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import stat
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from productiv_upload.core.journal import JOURNAL_NAME, Journal, JournalError
 from productiv_upload.core.model import LocalFile, Status
 from productiv_upload.core.push.discover import discover
 from productiv_upload.core.push.events import NullEvents, PushEvents
-from productiv_upload.core.push.pusher import Pusher, PushOptions
+from productiv_upload.core.push.pusher import Pusher, PushOptions, arrived_so_far
 from productiv_upload.sandbox import SANDBOX_APP_ID, SANDBOX_TOKEN, Sandbox
 from productiv_upload.service.api import ProductivApi
 from productiv_upload.service.http import make_session
@@ -147,6 +149,37 @@ def test_backoff_has_full_jitter_below_an_exponential_ceiling_and_honours_retry_
     assert all(0 <= delay <= 4.0 for delay in delays)
     assert max(delays) - min(delays) > 1.0  # spread out, not in lockstep
     assert all(backoff_delay(1, "2") >= 2.0 for _ in range(20))
+
+
+# --- the scheduler and its workers ---
+
+
+def test_the_reports_so_far_are_read_while_workers_append_more(
+    request: pytest.FixtureRequest,
+) -> None:
+    # A worker that appends while the scheduler reads the reports made "deque mutated during
+    # iteration" end a 300-file push. Threads switch as often as the interpreter allows here,
+    # so the reads meet appends many times (reading by iterating failed five runs of five).
+    interval = sys.getswitchinterval()
+    request.addfinalizer(lambda: sys.setswitchinterval(interval))
+    sys.setswitchinterval(1e-6)
+    reports: collections.deque[int] = collections.deque(range(200))
+    done = threading.Event()
+
+    def worker() -> None:
+        while not done.is_set():
+            reports.append(-1)
+            reports.pop()
+
+    appending = threading.Thread(target=worker)
+    appending.start()
+    try:
+        reads = [arrived_so_far(reports, 200) for _ in range(1000)]
+    finally:
+        done.set()
+        appending.join()
+
+    assert all(read == list(range(200)) for read in reads)
 
 
 # --- expired and rejected URLs ---

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import itertools
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from productiv_upload.common.errors import (
     AccessRefused,
@@ -37,6 +37,8 @@ from productiv_upload.core.settings.transfer import TransferSettings
 from productiv_upload.service.api import MAX_BATCH, ProductivApi
 from productiv_upload.service.storage import StorageClient
 from productiv_upload.service.throttle import ByteRate
+
+_Report = TypeVar("_Report")
 
 GRACE_S = 5.0  # how long in-flight PUTs may finish after an interrupt
 HEARTBEAT_S = 0.5  # how often the scheduling thread looks up from waiting, with a heartbeat
@@ -215,7 +217,7 @@ class Pusher:
         group = len(state.reports)  # what has arrived so far; workers may append meanwhile
         verified = [
             r
-            for r in itertools.islice(state.reports, group)
+            for r in arrived_so_far(state.reports, group)
             if isinstance(r, Sent) and r.verified is not None
         ]
         if verified:
@@ -383,6 +385,13 @@ class Pusher:
             reason = redact(f"internal error: {type(error).__name__}: {error}")
             report = Sent(file, failed(file, reason))
         _deliver(state, report)
+
+
+def arrived_so_far(reports: collections.deque[_Report], count: int) -> list[_Report]:
+    """The first `count` reports, taken by index while workers may append more: iterating a
+    deque that another thread appends to raises RuntimeError ("deque mutated during
+    iteration"), which ended a push with a traceback."""
+    return [reports[index] for index in range(count)]
 
 
 def _deliver(state: _Run, report: Sent | _Urls) -> None:

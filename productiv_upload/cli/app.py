@@ -103,15 +103,20 @@ def push(ctx: typer.Context, **given: Any) -> None:
 def check(ctx: typer.Context, **given: Any) -> None:
     """Prove the credentials and the app work, before the first cron run. Uploads nothing."""
     from productiv_upload.cli.commands.check import run_check
+    from productiv_upload.core.settings.shared import ServiceChoice
 
     values = values_of(options.CHECK, given)
-    debug = values.pop("debug")
+    choice = _settings(ServiceChoice, values)
     _exit(
         _guarded(
             lambda: run_check(
-                **values, environ=os.environ, stdout=sys.stdout, redactor=_redactor(ctx)
+                choice,
+                timeout=values["timeout"],
+                environ=os.environ,
+                stdout=sys.stdout,
+                redactor=_redactor(ctx),
             ),
-            debug,
+            values["debug"],
         )
     )
 
@@ -121,11 +126,20 @@ def check(ctx: typer.Context, **given: Any) -> None:
 def config_show(**given: Any) -> None:
     """Print the resolved settings and where each came from; secrets show as <hidden>."""
     from productiv_upload.cli.commands.check import run_config_show
+    from productiv_upload.core.settings.shared import ServiceChoice
 
     values = values_of(options.CONFIG_SHOW, given)
+    choice = _settings(ServiceChoice, values)
     _exit(
         _guarded(
-            lambda: run_config_show(**values, environ=os.environ, stdout=sys.stdout), debug=False
+            lambda: run_config_show(
+                choice,
+                state_dir=values["state_dir"],
+                as_json=values["as_json"],
+                environ=os.environ,
+                stdout=sys.stdout,
+            ),
+            debug=False,
         )
     )
 

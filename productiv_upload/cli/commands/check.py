@@ -25,30 +25,15 @@ from productiv_upload.service.urls import check_signed_url, display_host
 
 
 def run_check(
+    choice: ServiceChoice,
     *,
-    app_id: str | None,
-    api_url: str | None,
-    token_file: Path | None,
-    token_url: str | None,
-    ca_bundle: Path | None = None,
-    profile: str | None,
     timeout: float,
-    storage_hosts: list[str] | None = None,
     environ: Mapping[str, str],
     stdout: TextIO,
     redactor: Redactor | None = None,
 ) -> int:
     """Get a token if needed and ask for one upload URL; PUT nothing."""
     redactor = redactor or Redactor()
-    choice = ServiceChoice(
-        app_id=app_id,
-        api_url=api_url,
-        token_url=token_url,
-        token_file=token_file,
-        profile=profile,
-        storage_hosts=storage_hosts or [],
-        ca_bundle=ca_bundle,
-    )
     transfer = TransferSettings(retries=1, timeout=timeout)
     # Opened as push and watch open theirs; check takes no lock and keeps no journal.
     session = RunSession.open(choice, StateSettings(), environ, kind="check")
@@ -76,20 +61,15 @@ def run_check(
 
 
 def run_config_show(
+    choice: ServiceChoice,
     *,
-    app_id: str | None,
-    api_url: str | None,
-    token_file: Path | None,
-    token_url: str | None,
-    ca_bundle: Path | None = None,
-    profile: str | None,
     state_dir: Path | None,
     as_json: bool,
-    storage_hosts: list[str] | None = None,
     environ: Mapping[str, str],
     stdout: TextIO,
 ) -> int:
     config_file = config_path(environ)
+    profile = choice.profile
     rows: list[tuple[str, str, str]] = [
         (
             "config file",
@@ -104,15 +84,6 @@ def run_config_show(
     ]
     problem = None
     service = None
-    choice = ServiceChoice(
-        app_id=app_id,
-        api_url=api_url,
-        token_url=token_url,
-        token_file=token_file,
-        profile=profile,
-        storage_hosts=storage_hosts or [],
-        ca_bundle=ca_bundle,
-    )
     for need_credentials in (True, False):  # without credentials, show what does resolve
         try:
             service = choice.resolve(environ, need_credentials=need_credentials)
@@ -137,11 +108,12 @@ def run_config_show(
             rows.append(("credentials", credentials.describe(), credentials.source))
     else:  # what does resolve still helps: trust and proxies matter before any app id is set
         try:
-            trust = resolve_trust(None if ca_bundle is None else str(ca_bundle), environ)
+            bundle = choice.ca_bundle
+            trust = resolve_trust(None if bundle is None else str(bundle), environ)
             rows.append(("trust", trust.describe(with_source=False), trust.source))
         except UsageError as error:
             problem = problem or str(error)
-        rows.append(_proxy_row(api_url or DEFAULT_API_URL, environ))
+        rows.append(_proxy_row(choice.api_url or DEFAULT_API_URL, environ))
     state, state_source = state_dir_and_source(state_dir, environ)
     rows.append(("state_dir", str(state), state_source))
 

@@ -17,7 +17,7 @@ from productiv_upload.common.text import human_size, plural, printable
 from productiv_upload.core.journal import JOURNAL_NAME, Journal, iso
 from productiv_upload.core.journal.runs import Record, read_record
 from productiv_upload.core.session.lock import Holder, lock_holder
-from productiv_upload.core.settings.service import resolve_service
+from productiv_upload.core.settings.shared import ServiceChoice
 from productiv_upload.core.settings.state_dir import resolve_state_dir
 
 
@@ -78,14 +78,7 @@ def _services(
 def _configured(app_id: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
     """The app at its configured API URL: a watch may hold its lock before recording a run."""
     try:
-        service = resolve_service(
-            app_id=app_id,
-            api_url=None,
-            token_url=None,
-            token_file=None,
-            environ=environ,
-            need_credentials=False,
-        )
+        service = ServiceChoice(app_id=app_id).resolve(environ, need_credentials=False)
     except UsageError:
         return []
     return [(service.api_url.rstrip("/"), service.app_id)]

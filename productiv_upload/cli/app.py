@@ -18,11 +18,11 @@ import typer
 
 from productiv_upload import __version__
 from productiv_upload.cli.help import typer_classes
-from productiv_upload.cli.parameters import takes, values_of
+from productiv_upload.cli.parameters import takes
 from productiv_upload.common.errors import ExitStatus, UploadError
 from productiv_upload.common.redact import Redactor, redacting
 from productiv_upload.core.settings import options
-from productiv_upload.core.settings.spec import settings_of
+from productiv_upload.core.settings.spec import settings_of, values_of
 
 Settings = TypeVar("Settings")
 

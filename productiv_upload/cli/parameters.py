@@ -52,11 +52,6 @@ def takes(options: Sequence[Option]) -> Callable[[Command], Command]:
     return give
 
 
-def values_of(options: Sequence[Option], given: dict[str, Any]) -> dict[str, Any]:
-    """What typer passed, as the settings take it (an option never given a list: empty)."""
-    return {option.name: option.value_of(given[option.name]) for option in options}
-
-
 def _parameter(option: Option) -> inspect.Parameter:
     kind = _TYPES[option.kind]
     required = option.default is ...

@@ -20,8 +20,8 @@ from productiv_upload.core.model import FileResult, RunReport
 from productiv_upload.core.push.run import NullRunEvents, execute_push
 from productiv_upload.core.settings import options
 from productiv_upload.core.settings.push import PushRequest
-from productiv_upload.core.settings.spec import settings_of
-from productiv_upload.library.arguments import check_arguments, python_words, values_of
+from productiv_upload.core.settings.spec import settings_of, values_of
+from productiv_upload.library.arguments import check_arguments, python_words
 
 logger = logging.getLogger("productiv_upload")
 # A library never prints: warnings go to logging, which shows nothing until the caller sets it up.
@@ -125,7 +125,7 @@ def push(
 
     callback = _Callback(on_file, redactor)
     try:
-        request = settings_of(PushRequest, values_of(arguments))
+        request = settings_of(PushRequest, values_of(options.PUSH_FUNCTION, arguments))
         run = execute_push(request, callback, warn=warn, on_secret=redactor.add)
     except UploadError as error:
         raise _masked(error, redactor) from None

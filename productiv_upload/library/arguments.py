@@ -70,8 +70,3 @@ def check_arguments(arguments: Mapping[str, object]) -> None:
     raises UsageError naming it. Rules between options are the settings' own (PushRequest)."""
     for name, value in arguments.items():
         _PARAMETERS[name].check(value)
-
-
-def values_of(arguments: Mapping[str, object]) -> dict[str, object]:
-    """push()'s arguments as the settings take them."""
-    return {name: _PARAMETERS[name].value_of(value) for name, value in arguments.items()}

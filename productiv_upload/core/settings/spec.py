@@ -64,6 +64,12 @@ class Option:
         _CHECKS[self.kind](self, value)
 
 
+def values_of(options: Iterable[Option], given: Mapping[str, object]) -> dict[str, Any]:
+    """What typer passed, or push()'s arguments, as the settings take them (an option never
+    given a list: empty)."""
+    return {option.name: option.value_of(given[option.name]) for option in options}
+
+
 def settings_of(cls: type[Any], values: Mapping[str, object]) -> Any:
     """`cls(**values)`, for a settings dataclass whose fields are named as the options are:
     fields that are settings dataclasses themselves are built from the same values, fields

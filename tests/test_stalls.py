@@ -325,9 +325,12 @@ def test_puts_over_tls_go_whole_and_keep_their_connection(tls_storage: TlsStorag
 
 
 def test_a_slow_reader_over_tls_is_never_cut_by_the_timeout(tls_storage: TlsStorage) -> None:
-    tls_storage.read_rate = 256 * 1024  # 2 s for the body, four times the timeout
+    # 2 s for the body, four times the timeout. On loopback the window reopens a segment
+    # (64 KiB) at a time: at 1 MiB/s the reader frees one every 62 ms, well inside the
+    # timeout. At 256 KiB/s (250 ms each) one CI run saw 0.5 s of silence and failed.
+    tls_storage.read_rate = 1024 * 1024
     client = StorageClient(pool_size=1, timeout=(2.0, 0.5))
-    body = os.urandom(512 * 1024)
+    body = os.urandom(2 * 1024 * 1024)
 
     answer = client.put(f"https://127.0.0.1:{tls_storage.port}/b/k", io.BytesIO(body),
                         len(body), max_body=1024)  # fmt: skip
